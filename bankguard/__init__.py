@@ -1,0 +1,9 @@
+"""bankguard: real-time risk monitoring for a bank on Kafka.
+
+The core package holds what every part shares: settings, topic names, event
+schemas, Kafka client configuration, the embedded broker and the CLI. The
+producers, stream agents, models and dashboards live in their own top-level
+folders and are imported as ``bankguard.producers`` and so on.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,222 @@
+"""The ``bankguard`` command line (Typer).
+
+Every user mistake (wrong path, option, value, busy port) ends in one line on stderr
+and a non-zero exit, never a traceback: see :func:`main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from typer.exceptions import TyperException
+
+from bankguard.errors import BankguardError
+from bankguard.scenarios import parse_scenarios
+from bankguard.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Real-time bank risk monitoring on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ingest_app = typer.Typer(help="Publish external files as events.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(schemas_app, name="schemas")
+
+console = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    """Environment settings with the command's explicit options applied on top."""
+    settings = get_settings()
+    for path, value in overrides.items():
+        if value is None:
+            continue
+        group, _, field = path.partition("__")
+        section = getattr(settings, group)
+        settings = settings.model_copy(update={group: section.model_copy(update={field: value})})
+    return settings
+
+
+def _stop_flag() -> threading.Event:
+    """An event set by SIGINT/SIGTERM, so loops finish cleanly (flush, report)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def broker(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.", min=1, max=65535)] = None,
+) -> None:
+    """Run the embedded Kafka-compatible broker (Tansu) and create the topics."""
+    from bankguard.broker import EmbeddedBroker
+    from bankguard.kafka import bankguard_topics, ensure_topics
+
+    settings = _settings(broker__host=host, broker__port=port)
+    embedded = EmbeddedBroker(settings.broker.host, settings.broker.port,
+                              startup_timeout_s=settings.broker.startup_timeout_s)
+    stop = _stop_flag()
+    with embedded:
+        settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(
+            update={"bootstrap_servers": embedded.bootstrap_servers})})
+        created = ensure_topics(settings, bankguard_topics(settings))
+        console.print(f"broker listening on {embedded.bootstrap_servers} "
+                      f"({len(created)} topics created); Ctrl-C stops it")
+        while not stop.wait(0.5):
+            if embedded.process and not embedded.process.alive():
+                raise BankguardError(f"broker exited with code {embedded.process.returncode}")
+
+
+@app.command()
+def topics() -> None:
+    """Create any missing bankguard topic on the configured cluster."""
+    from bankguard.kafka import bankguard_topics, ensure_topics
+
+    settings = _settings()
+    created = ensure_topics(settings, bankguard_topics(settings))
+    console.print(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
+
+
+@app.command()
+def produce(
+    scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
+    rate: Annotated[float, typer.Option(help="Events per second of event time, all scenarios together.", min=0.001)] = 200.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many wall-clock seconds.", min=0)] = None,
+    count: Annotated[int | None, typer.Option(help="Stop after about this many events.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed: same seed, same events.")] = None,
+    speed: Annotated[float, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible).", min=0)] = 1.0,
+    report: Annotated[Path | None, typer.Option(help="Write the run's counts as JSON here.", dir_okay=False)] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
+) -> None:
+    """Publish synthetic events for the scenarios (ground truth to the truth topic)."""
+    from bankguard.producers.publisher import ScenarioPublisher
+    from bankguard.producers.progress import ProgressDisplay
+
+    try:
+        keys = parse_scenarios(scenarios)
+    except ValueError as exc:
+        raise BankguardError(str(exc)) from None
+    if seed is None:
+        seed = int.from_bytes(os.urandom(3), "big")
+    settings = _settings()
+    publisher = ScenarioPublisher(settings, keys, rate=rate, seed=seed, speed=speed)
+    if metrics_port is not None:
+        from bankguard.producers.metrics import serve_metrics
+
+        try:
+            serve_metrics(publisher.report, metrics_port)
+        except OSError as exc:
+            raise BankguardError(f"cannot serve producer metrics on port {metrics_port}: {exc.strerror}") from None
+    stop = _stop_flag()
+    with ProgressDisplay(enabled=progress and sys.stderr.isatty(), total=count) as display:
+        result = publisher.run(duration_s=duration, max_events=count, should_stop=stop.is_set,
+                               on_progress=display.update)
+    summary = result.as_dict()
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(summary, indent=2))
+    console.print(f"produced {result.produced} events ({summary['events_per_s']}/s), "
+                  f"{result.failed} failed, seed {seed}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@ingest_app.command("statements")
+def ingest_statements(
+    file: Annotated[Path, typer.Argument(help="Statement CSV (txId, datetime, txAmount, txDirection, txSummary, txCounterparty).")],
+    account: Annotated[str | None, typer.Option(help="Account id when the file has no account column (default: file name).")] = None,
+    currency: Annotated[str, typer.Option(help="ISO currency of the amounts.")] = "CNY",
+    timezone: Annotated[str, typer.Option(help="Time zone of the datetime column.")] = "Asia/Shanghai",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Publish a bank statement as aml_kyc events; bad rows are reported, good rows still go."""
+    from bankguard.producers.statement_ingest import ingest_statement
+
+    result = ingest_statement(_settings(), file, account=account, currency=currency, timezone=timezone)
+    if as_json:
+        typer.echo(json.dumps({
+            "topic": result.topic, "published": result.published, "failed": result.failed,
+            "rejected": [{"line": r.line, "reason": r.reason} for r in result.rejected],
+        }, ensure_ascii=False, indent=2))
+    else:
+        for row in result.rejected:
+            console.print(f"line {row.line}: rejected: {row.reason}", markup=False)
+        console.print(f"published {result.published} event(s) to {result.topic}, "
+                      f"rejected {len(result.rejected)} row(s)")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    web_port: Annotated[int | None, typer.Option(help="Web/metrics port (one per worker).", min=1, max=65535)] = None,
+    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+) -> None:
+    """Run a Faust scoring worker (serves /metrics on its web port)."""
+    from bankguard.stream_agents.worker import run_worker
+
+    run_worker(_settings(worker__web_port=web_port), loglevel=loglevel)
+
+
+@app.command()
+def up(
+    duration: Annotated[float | None, typer.Option(help="Run headless this many seconds, then drain and stop.", min=1)] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write the run summary JSON here (with --duration).", dir_okay=False)] = None,
+    rate: Annotated[float, typer.Option(help="Events per second, all scenarios together.", min=0.001)] = 450.0,
+    workers: Annotated[int, typer.Option(help="Number of worker processes.", min=1, max=8)] = 1,
+    seed: Annotated[int | None, typer.Option(help="Producer seed.")] = None,
+) -> None:
+    """Start the whole embedded stack: broker, topics, producers, workers, Prometheus, Alertmanager."""
+    from bankguard.stack import Stack
+
+    if summary is not None and duration is None:
+        raise BankguardError("--summary needs --duration (the summary is written when the run ends)")
+    Stack(_settings(), rate=rate, workers=workers, seed=seed).run(duration_s=duration, summary_path=summary)
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[Path, typer.Argument(help="Where to write <scenario>.v1.json.", file_okay=False)] = Path(__file__).parent / "schemas",
+) -> None:
+    """Write the JSON Schema of every scenario event (the committed contract)."""
+    from bankguard.schema_files import write_schemas
+
+    for path in write_schemas(directory):
+        console.print(str(path))
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning user errors into one line and exit code 2 or 1."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except TyperException as exc:  # usage errors: unknown option, bad value, missing file
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"bankguard: {exc.format_message()}{hint}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except BankguardError as exc:
+        print(f"bankguard: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"bankguard: invalid setting {where}: {first['msg']}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)

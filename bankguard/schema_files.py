@@ -1,0 +1,28 @@
+"""The committed JSON Schema files, generated from the event models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bankguard.events import EVENT_MODELS, SCHEMA_VERSION, json_schema
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+def schema_path(scenario: str, directory: Path = SCHEMA_DIR) -> Path:
+    return directory / f"{scenario}.v{SCHEMA_VERSION}.json"
+
+
+def render_schema(scenario: str) -> str:
+    return json.dumps(json_schema(scenario), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scenario in EVENT_MODELS:
+        path = schema_path(scenario, directory)
+        path.write_text(render_schema(scenario))
+        written.append(path)
+    return written

@@ -1,0 +1,89 @@
+"""All configuration in one place, read from the environment (prefix ``BANKGUARD_``).
+
+Nested groups use ``__`` in variable names, e.g. ``BANKGUARD_KAFKA__BOOTSTRAP_SERVERS``
+or ``BANKGUARD_WORKER__WEB_PORT``. The defaults run the embedded stack on loopback;
+pointing ``kafka.bootstrap_servers`` (plus the SASL/TLS fields) at a real Apache Kafka
+runs the same code in production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    """How every client (producers, workers, admin, replay) reaches the cluster."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    session_timeout_s: float = Field(
+        6.0, description="Consumer group session timeout; groups join after about half of it."
+    )
+
+
+class TopicSettings(BaseModel):
+    """Topic names and sizes. Tests give each run its own prefix."""
+
+    prefix: str = "bankguard"
+    partitions: int = Field(6, ge=1, description="Partitions of every scenario topic.")
+    replication_factor: int = Field(1, ge=1)
+
+
+class BrokerSettings(BaseModel):
+    """The embedded Tansu broker that ``bankguard broker`` and ``bankguard up`` start."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    startup_timeout_s: float = 15.0
+
+
+class ProducerSettings(BaseModel):
+    """Tuning of the confluent-kafka producers."""
+
+    linger_ms: int = 20
+    batch_size: int = 512 * 1024
+    compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = "lz4"
+    entities_per_scenario: int = Field(5_000, ge=10)
+
+
+class WorkerSettings(BaseModel):
+    """The Faust scoring worker."""
+
+    web_port: int = Field(6066, ge=1, le=65535, description="Faust web server; serves /metrics.")
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, description="Consumer fetch max wait (Faust hard-codes 1,500 ms)."
+    )
+    max_poll_records: int | None = 2_000
+    data_dir: Path = Path(".bankguard/worker-data")
+
+
+class Settings(BaseSettings):
+    """Root settings object; build it with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BANKGUARD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    broker: BrokerSettings = BrokerSettings()
+    producer: ProducerSettings = ProducerSettings()
+    worker: WorkerSettings = WorkerSettings()
+    run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

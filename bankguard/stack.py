@@ -1,0 +1,253 @@
+"""``bankguard up``: the embedded stack as child processes, started and stopped in order.
+
+Start: broker, topics, workers, Prometheus and Alertmanager (when installed), then the
+producers. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or a child that died):
+producers first, workers once they drained, monitoring, broker last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bankguard.broker import EmbeddedBroker, free_port, port_is_free
+from bankguard.errors import BankguardError
+from bankguard.kafka import bankguard_topics, ensure_topics
+from bankguard.monitoring import (
+    ALERTMANAGER_BINARIES,
+    PROMETHEUS_BINARY,
+    ScrapeTargets,
+    alertmanager_argv,
+    alertmanager_config,
+    find_binary,
+    prometheus_argv,
+    prometheus_config,
+    rule_files,
+    scrape_totals,
+    write_yaml,
+)
+from bankguard.processes import ManagedProcess
+from bankguard.scenarios import SCENARIOS
+from bankguard.settings import Settings
+
+HOST = "127.0.0.1"
+DRAIN_TIMEOUT_S = 120.0
+
+
+def _port(preferred: int) -> int:
+    """The preferred port when free, else any free one (so a second stack still starts)."""
+    return preferred if port_is_free(HOST, preferred) else free_port(HOST)
+
+
+@dataclass
+class Endpoints:
+    broker: str
+    worker_metrics: list[str]
+    producer_metrics: str
+    prometheus: str | None = None
+    alertmanager: str | None = None
+    logs: Path = field(default_factory=Path)
+
+
+class Stack:
+    def __init__(self, settings: Settings, *, rate: float, workers: int, seed: int | None) -> None:
+        self.settings = settings
+        self.rate = rate
+        self.workers = workers
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(3), "big")
+        self.run_dir = settings.run_dir.resolve()
+        self.logs = self.run_dir / "logs"
+        self.console = Console(stderr=True)
+        self.children: list[ManagedProcess] = []
+        self.stop_requested = threading.Event()
+
+    # -- lifecycle ----------------------------------------------------------------
+    def run(self, *, duration_s: float | None, summary_path: Path | None) -> dict | None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_requested.set())
+        broker = EmbeddedBroker(self.settings.broker.host, self.settings.broker.port,
+                                log_path=self.logs / "broker.log",
+                                startup_timeout_s=self.settings.broker.startup_timeout_s)
+        try:
+            broker.start()
+            endpoints = self._start_children(broker.bootstrap_servers, duration_s)
+            self._print_endpoints(endpoints)
+            if duration_s is None:
+                self._wait_interactive()
+                return None
+            summary = self._run_headless(endpoints, duration_s)
+            if summary_path is not None:
+                summary_path.parent.mkdir(parents=True, exist_ok=True)
+                summary_path.write_text(json.dumps(summary, indent=2))
+                self.console.print(f"summary written to {summary_path}")
+            return summary
+        finally:
+            self._stop_children()
+            broker.stop()
+
+    def _start_children(self, bootstrap: str, duration_s: float | None) -> Endpoints:
+        settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
+            update={"bootstrap_servers": bootstrap})})
+        ensure_topics(settings, bankguard_topics(settings))
+        env = os.environ | {"BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                            "PYTHONUNBUFFERED": "1"}
+        cli = [sys.executable, "-m", "bankguard"]
+
+        worker_ports = []
+        for index in range(self.workers):
+            port = _port(settings.worker.web_port + index)
+            worker_ports.append(port)
+            self._spawn(f"worker-{index}", cli + ["worker", "--web-port", str(port),
+                                                  "--loglevel", "info"], env)
+        producer_port = _port(8000)
+        endpoints = Endpoints(
+            broker=bootstrap,
+            worker_metrics=[f"http://{HOST}:{port}/metrics" for port in worker_ports],
+            producer_metrics=f"http://{HOST}:{producer_port}/metrics",
+            logs=self.logs,
+        )
+        self._start_monitoring(endpoints, worker_ports, producer_port)
+        self._await_workers(endpoints.worker_metrics)
+
+        produce = cli + ["produce", "--scenarios", "all", "--rate", str(self.rate),
+                         "--seed", str(self.seed), "--no-progress",
+                         "--report", str(self.run_dir / "produce-report.json"),
+                         "--metrics-port", str(producer_port)]
+        if duration_s is not None:
+            (self.run_dir / "produce-report.json").unlink(missing_ok=True)
+            produce += ["--duration", str(duration_s)]
+        self._spawn("producer", produce, env)
+        return endpoints
+
+    def _start_monitoring(self, endpoints: Endpoints, worker_ports: list[int], producer_port: int) -> None:
+        prometheus = find_binary(PROMETHEUS_BINARY)
+        alertmanager = find_binary(*ALERTMANAGER_BINARIES)
+        am_listen = None
+        if alertmanager:
+            am_listen = f"{HOST}:{_port(9093)}"
+            config = write_yaml(self.run_dir / "alertmanager" / "alertmanager.yml", alertmanager_config())
+            self._spawn("alertmanager", alertmanager_argv(
+                alertmanager, config, self.run_dir / "alertmanager" / "data", am_listen))
+            endpoints.alertmanager = f"http://{am_listen}"
+        if prometheus:
+            listen = f"{HOST}:{_port(9090)}"
+            targets = ScrapeTargets([f"{HOST}:{port}" for port in worker_ports],
+                                    [f"{HOST}:{producer_port}"])
+            config = write_yaml(self.run_dir / "prometheus" / "prometheus.yml", prometheus_config(
+                targets, alertmanager=am_listen, rule_files=rule_files()))
+            self._spawn("prometheus", prometheus_argv(
+                prometheus, config, self.run_dir / "prometheus" / "data", listen))
+            endpoints.prometheus = f"http://{listen}"
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        child = ManagedProcess(name, argv, log_path=self.logs / f"{name}.log", env=env).start()
+        self.children.append(child)
+        return child
+
+    def _child(self, name: str) -> ManagedProcess:
+        return next(child for child in self.children if child.name == name)
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            if not child.alive() and not (child.name == "producer" and child.returncode == 0):
+                raise BankguardError(
+                    f"{child.name} exited with code {child.returncode}; see {child.log_path}")
+
+    def _await_workers(self, urls: list[str], timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = list(urls)
+        while pending and time.monotonic() < deadline and not self.stop_requested.is_set():
+            self._check_children()
+            try:
+                scrape_totals(pending[0], "bankguard_events", "scenario")
+                pending.pop(0)
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        if pending and not self.stop_requested.is_set():
+            raise BankguardError(f"worker at {pending[0]} did not start within {timeout_s:.0f} s")
+
+    def _wait_interactive(self) -> None:
+        self.console.print("running; Ctrl-C stops everything")
+        while not self.stop_requested.wait(0.5):
+            self._check_children()
+
+    def _run_headless(self, endpoints: Endpoints, duration_s: float) -> dict:
+        producer = self._child("producer")
+        while producer.alive() and not self.stop_requested.wait(0.5):
+            self._check_children()
+        if self.stop_requested.is_set():
+            producer.stop()
+        if producer.wait(30) != 0:
+            raise BankguardError(f"producer failed; see {producer.log_path}")
+        report = json.loads((self.run_dir / "produce-report.json").read_text())
+        produced = {key: counts["produced"] for key, counts in report["scenarios"].items()}
+        drained = self._drain(endpoints.worker_metrics, produced)
+        return self._summary(endpoints, produced, drained, report)
+
+    def _drain(self, urls: list[str], produced: dict[str, int]) -> bool:
+        """Wait until the workers consumed (or dead-lettered) everything produced."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stop_requested.is_set():
+            self._check_children()
+            seen = self._totals(urls, "bankguard_events")
+            rejected = self._totals(urls, "bankguard_events_rejected")
+            if all(seen.get(k, 0) + rejected.get(k, 0) >= n for k, n in produced.items()):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def _totals(self, urls: list[str], metric: str) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for url in urls:
+            for scenario, value in scrape_totals(url, metric, "scenario").items():
+                totals[scenario] = totals.get(scenario, 0) + int(value)
+        return totals
+
+    def _summary(self, endpoints: Endpoints, produced: dict[str, int], drained: bool,
+                 report: dict) -> dict:
+        urls = endpoints.worker_metrics
+        consumed = self._totals(urls, "bankguard_events")
+        dlq = self._totals(urls, "bankguard_events_rejected")
+        alerts = self._totals(urls, "bankguard_alerts")
+        return {
+            "drained": drained,
+            "seed": report["seed"],
+            "producer_elapsed_s": report["elapsed_s"],
+            "broker": endpoints.broker,
+            "metrics": urls,
+            "producer_metrics": endpoints.producer_metrics,
+            "prometheus": endpoints.prometheus,
+            "alertmanager": endpoints.alertmanager,
+            "scenarios": {
+                key: {"produced": produced.get(key, 0), "consumed": consumed.get(key, 0),
+                      "dlq": dlq.get(key, 0), "alerts": alerts.get(key, 0)}
+                for key in SCENARIOS
+            },
+        }
+
+    def _stop_children(self) -> None:
+        order = {"producer": 0, "alertmanager": 2, "prometheus": 2}
+        for child in sorted(self.children, key=lambda c: order.get(c.name, 1)):
+            child.stop()
+
+    def _print_endpoints(self, endpoints: Endpoints) -> None:
+        table = Table(title=f"bankguard stack (seed {self.seed})", show_header=False)
+        table.add_row("broker", endpoints.broker)
+        for index, url in enumerate(endpoints.worker_metrics):
+            table.add_row(f"worker {index} metrics", url)
+        table.add_row("producer metrics", endpoints.producer_metrics)
+        table.add_row("prometheus", endpoints.prometheus or "not installed")
+        table.add_row("alertmanager", endpoints.alertmanager or "not installed")
+        table.add_row("logs", str(endpoints.logs))
+        self.console.print(table)

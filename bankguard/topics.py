@@ -1,0 +1,48 @@
+"""Topic names, derived from one prefix so that several stacks can share a cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bankguard.scenarios import SCENARIOS
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic bankguard reads or writes."""
+
+    prefix: str = "bankguard"
+
+    def scenario(self, scenario: str) -> str:
+        """Input events of one scenario, keyed by entity id."""
+        return f"{self.prefix}.tx.{scenario}"
+
+    @property
+    def scenario_topics(self) -> dict[str, str]:
+        return {key: self.scenario(key) for key in SCENARIOS}
+
+    @property
+    def truth(self) -> str:
+        """Ground-truth labels; the scoring path never reads it."""
+        return f"{self.prefix}.truth"
+
+    @property
+    def dlq(self) -> str:
+        """Dead letters: original bytes, reason in headers."""
+        return f"{self.prefix}.dlq"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    @property
+    def rules_control(self) -> str:
+        """Compacted control topic that carries the active rules configuration."""
+        return f"{self.prefix}.control.rules"
+
+    def scenario_of(self, topic: str) -> str:
+        """Inverse of :meth:`scenario`; raises ``KeyError`` for a foreign topic."""
+        head = f"{self.prefix}.tx."
+        if not topic.startswith(head) or topic[len(head):] not in SCENARIOS:
+            raise KeyError(topic)
+        return topic[len(head):]

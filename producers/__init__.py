@@ -1,0 +1,1 @@
+"""Scenario producers: synthetic traffic for the nine scenarios and statement ingest."""

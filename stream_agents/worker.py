@@ -1,0 +1,24 @@
+"""Run the Faust worker in this process until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import faust
+
+from bankguard.errors import BankguardError
+from bankguard.broker import port_is_free
+from bankguard.kafka import bankguard_topics, ensure_topics
+from bankguard.settings import Settings
+from bankguard.stream_agents.app import create_app
+
+
+def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
+    """Check the web port, make sure the topics exist, then hand over to Faust."""
+    port = settings.worker.web_port
+    if not port_is_free("127.0.0.1", port):
+        raise BankguardError(
+            f"worker web port {port} is busy; give each worker its own with --web-port"
+        )
+    ensure_topics(settings, bankguard_topics(settings))
+    settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
