@@ -1,0 +1,119 @@
+"""Features maintained event by event: the stream worker's per-entity state.
+
+State per entity is a handful of bucket totals per feature plus a small "last seen"
+map, so a 90-day baseline costs 91 numbers, not 90 days of events. Events that share
+the latest timestamp are held back ("pending") until time moves on, so an event never
+counts another event with its own timestamp: windows end strictly before ``t``.
+Events older than the entity's latest are folded in at once (late data sees the
+newer history; the batch path, which sorts by time, would not).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bankguard.features.spec import Feature, SinceLast, WindowFeature
+
+Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen value, amount)
+
+
+class EntityState:
+    """The running state of one entity; ``to_json``/``from_json`` for the changelog."""
+
+    __slots__ = ("buckets", "seen", "latest_t", "pending")
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, dict[int, float]] = {}
+        self.seen: dict[str, dict[Any, int]] = {}
+        self.latest_t: int | None = None  # time of the held-back (pending) events
+        self.pending: list[Contribution] = []
+
+    # -- the stream's one call per event ------------------------------------------
+    def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
+        """Feature values of ``event`` from the entity's earlier events, then record it."""
+        latest = self.latest_t
+        if latest is not None and t_ms != latest and self.pending:
+            self._apply(features, self.pending, latest)
+            self.pending = []
+        values = self._read(features, event, t_ms)
+        contributions = _contributions(features, event, t_ms)
+        if latest is not None and t_ms < latest:
+            self._apply(features, contributions, t_ms)  # late event: fold in at once
+        else:
+            self.pending.extend(contributions)
+            self.latest_t = t_ms
+        return values
+
+    def _read(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for feature in features:
+            if isinstance(feature, WindowFeature):
+                buckets = self.buckets.get(feature.name)
+                if not buckets:
+                    values[feature.name] = 0.0
+                    continue
+                first = t_ms // feature.bucket_ms - (feature.buckets - 1)
+                live = [v for idx, v in buckets.items() if idx >= first]
+                if feature.agg == "max":
+                    values[feature.name] = max(live, default=0.0)
+                else:
+                    values[feature.name] = float(sum(live))
+            else:
+                key = event.get(feature.field)
+                last = self.seen.get(feature.name, {}).get(key) if key is not None else None
+                since = math.inf if last is None else float(t_ms - last)
+                values[feature.name] = since if since <= feature.horizon_ms else math.inf
+        return values
+
+    def _apply(self, features: tuple[Feature, ...], contributions: list[Contribution], t_ms: int) -> None:
+        specs = {feature.name: feature for feature in features}
+        for name, key, amount in contributions:
+            feature = specs.get(name)
+            if isinstance(feature, WindowFeature):
+                buckets = self.buckets.setdefault(name, {})
+                if feature.agg == "max":
+                    buckets[key] = max(buckets.get(key, amount), amount)
+                else:
+                    buckets[key] = buckets.get(key, 0.0) + amount
+                first = key - (feature.buckets - 1)
+                for idx in [idx for idx in buckets if idx < first]:
+                    del buckets[idx]
+            elif isinstance(feature, SinceLast):
+                seen = self.seen.setdefault(name, {})
+                seen.pop(key, None)
+                seen[key] = t_ms
+                while len(seen) > feature.capacity:
+                    del seen[next(iter(seen))]
+
+    # -- changelog ------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "b": {name: [[idx, v] for idx, v in b.items()] for name, b in self.buckets.items() if b},
+            "s": {name: [[k, t] for k, t in s.items()] for name, s in self.seen.items() if s},
+            "t": self.latest_t,
+            "p": [list(c) for c in self.pending],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EntityState:
+        state = cls()
+        state.buckets = {name: {int(idx): v for idx, v in pairs} for name, pairs in data.get("b", {}).items()}
+        state.seen = {name: {k: int(t) for k, t in pairs} for name, pairs in data.get("s", {}).items()}
+        state.latest_t = data.get("t")
+        state.pending = [tuple(c) for c in data.get("p", [])]
+        return state
+
+
+def _contributions(features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> list[Contribution]:
+    out: list[Contribution] = []
+    for feature in features:
+        if isinstance(feature, WindowFeature):
+            amount = feature.contribution(event)
+            if amount is not None:
+                out.append((feature.name, t_ms // feature.bucket_ms, amount))
+        else:
+            key = event.get(feature.field)
+            if key is not None:
+                out.append((feature.name, key, None))
+    return out
