@@ -30,9 +30,13 @@ app = typer.Typer(
     add_completion=False,
 )
 ingest_app = typer.Typer(help="Publish external files as events.", no_args_is_help=True)
-schemas_app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event and alert schemas.", no_args_is_help=True)
+statements_app = typer.Typer(help="Bank statements (CSV).", no_args_is_help=True)
+rules_app = typer.Typer(help="Rules configuration.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(statements_app, name="statements")
+app.add_typer(rules_app, name="rules")
 
 console = Console(stderr=True)
 
@@ -160,6 +164,43 @@ def ingest_statements(
                       f"rejected {len(result.rejected)} row(s)")
     if result.failed:
         raise typer.Exit(1)
+
+
+@statements_app.command("scan")
+def statements_scan(
+    file: Annotated[Path, typer.Argument(help="Statement CSV (txId, datetime, txAmount, txDirection, txSummary, txCounterparty).")],
+    config: Annotated[Path | None, typer.Option(help="Rules YAML (default: the built-in configuration).")] = None,
+    account: Annotated[str | None, typer.Option(help="Account id when the file has no account column (default: file name).")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone of the datetime column.")] = "Asia/Shanghai",
+    as_json: Annotated[bool, typer.Option("--json", help="Print anomalies, rejected rows and a summary as JSON.")] = False,
+) -> None:
+    """Find the anomalies in a statement with the stream's rules (large amount, keywords, context)."""
+    from bankguard.rules.config import load_rules
+    from bankguard.statement_scan import scan_statement
+    from bankguard.statement_report import print_scan
+
+    result = scan_statement(file, load_rules(config), account=account, timezone=timezone)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_scan(result)
+
+
+@rules_app.command("check")
+def rules_check(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> None:
+    """Validate a rules configuration and print its version."""
+    from bankguard.rules.config import load_rules
+
+    console.print(f"{file}: valid, version {load_rules(file).version}")
+
+
+@rules_app.command("publish")
+def rules_publish(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> None:
+    """Validate a rules configuration and publish it; running workers switch without a restart."""
+    from bankguard.rules.publish import publish_rules
+
+    version = publish_rules(_settings(), file)
+    console.print(f"published rules version {version}")
 
 
 @app.command()

@@ -72,6 +72,7 @@ def bankguard_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(topics.alerts, count),
         TopicSpec(topics.dlq, 1),
         TopicSpec(topics.rules_control, 1, compacted=True),
+        TopicSpec(topics.state_changelog, count, compacted=True),
     ]
     return specs
 
@@ -119,11 +120,17 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec], timeout_s: flo
     return [topic.topic for topic in missing]
 
 
-def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None = None) -> None:
+def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None = None, *,
+            partition: int | None = None, headers: dict[str, bytes] | None = None) -> None:
     """``producer.produce`` that waits for room instead of failing when the local queue is full."""
+    extra: dict = {}
+    if partition is not None:
+        extra["partition"] = partition
+    if headers:
+        extra["headers"] = headers
     while True:
         try:
-            producer.produce(topic, value, key, timestamp=timestamp_ms or 0)
+            producer.produce(topic, value, key, timestamp=timestamp_ms or 0, **extra)
             return
         except BufferError:
             producer.poll(0.05)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     producer: ProducerSettings = ProducerSettings()
     worker: WorkerSettings = WorkerSettings()
     run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
+    rules_path: Path | None = Field(
+        None, description="Rules YAML used until one is published on the control topic (default: built-in)."
+    )
 
 
 @lru_cache(maxsize=1)

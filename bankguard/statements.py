@@ -8,6 +8,7 @@ their line number and reason; they never abort the read.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,3 +94,43 @@ def read_statement(path: Path, *, account: str | None = None, timezone: str = "A
     })
     rows = rows.sort_values(["account", "time", "line"], kind="stable").reset_index(drop=True)
     return Statement(rows, rejected)
+
+
+STATEMENT_SCENARIO = "aml_kyc"
+EVENT_COLUMNS = ("schema_version", "event_id", "scenario", "entity_id", "event_time", "amount", "currency",
+                 "direction", "channel", "source_country", "destination_country", "pep", "memo", "counterparty")
+
+
+def statement_event_id(account: str, tx_id: str, line: int) -> str:
+    """Stable id for a statement row; long ids are hashed to fit the schema's 64 chars."""
+    event_id = f"stmt-{account}-{tx_id or f'line{line}'}"
+    if len(event_id) <= 64:
+        return event_id
+    return "stmt-" + hashlib.sha256(event_id.encode()).hexdigest()[:40]
+
+
+def statement_frame(statement: Statement, *, currency: str = "CNY", country: str = "CN") -> pd.DataFrame:
+    """The statement's rows as ``aml_kyc`` events (``EVENT_COLUMNS``) plus ``t_ms``, ``tx_id``
+    and ``line``: what ingest publishes and what the scan scores, from one mapping."""
+    rows = statement.rows
+    frame = pd.DataFrame({
+        "schema_version": 1,
+        "event_id": [statement_event_id(a, t, n) for a, t, n in
+                     zip(rows["account"].tolist(), rows["tx_id"].tolist(), rows["line"].tolist(), strict=True)],
+        "scenario": STATEMENT_SCENARIO,
+        "entity_id": rows["account"],
+        "event_time": rows["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z",
+        "amount": rows["amount"],
+        "currency": currency,
+        "direction": rows["direction"],
+        "channel": "statement",
+        "source_country": country,
+        "destination_country": country,
+        "pep": False,
+        "memo": rows["memo"].replace("", None),
+        "counterparty": rows["counterparty"].replace("", None),
+        "t_ms": (rows["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1),
+        "tx_id": rows["tx_id"],
+        "line": rows["line"],
+    })
+    return frame

@@ -40,6 +40,16 @@ class Topics:
         """Compacted control topic that carries the active rules configuration."""
         return f"{self.prefix}.control.rules"
 
+    @property
+    def worker_group(self) -> str:
+        """Consumer group (Faust app id) of the scoring workers."""
+        return f"{self.prefix}-worker"
+
+    @property
+    def state_changelog(self) -> str:
+        """Changelog of the workers' entity-state table (Faust's naming)."""
+        return f"{self.worker_group}-entity-state-changelog"
+
     def scenario_of(self, topic: str) -> str:
         """Inverse of :meth:`scenario`; raises ``KeyError`` for a foreign topic."""
         head = f"{self.prefix}.tx."

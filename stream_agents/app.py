@@ -1,14 +1,17 @@
-"""The Faust application: consumes every scenario topic, validates, counts, dead-letters.
+"""The Faust application: the scoring worker.
 
-Events arrive in batches (``stream.take_events``): per-batch work is where the scoring
-engine adds its state and detectors. Faust acknowledges a batch's offsets only after
-the loop body finished with it, so processing is at-least-once.
+Events arrive in batches (``stream.take_events``); each batch is validated, scored
+against per-entity state (a Faust table) by the rules, and its alerts, dead letters
+and state writes are sent and acknowledged before Faust acknowledges the batch's
+offsets: processing is at-least-once, and alert ids make re-deliveries harmless.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Sequence
 
 import aiohttp.web
@@ -17,11 +20,14 @@ from faust.types import EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bankguard import __version__
-from bankguard.events import InvalidEvent, parse_event
 from bankguard.settings import KafkaSettings, Settings
 from bankguard.topics import Topics
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.stream_agents.metrics import WorkerMetrics
+from bankguard.stream_agents.rules_control import RulesWatcher
+from bankguard.stream_agents.scoring import Incoming, StreamScorer
+from bankguard.stream_agents.sink import BatchSink
+from bankguard.stream_agents.state import TABLE_NAME, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +60,17 @@ def broker_urls(kafka: KafkaSettings) -> list[str]:
     return [f"bankguard://{server.strip()}" for server in kafka.bootstrap_servers.split(",")]
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the worker app for these settings (topics, group id, web port, metrics)."""
+def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
+    """Build the worker app for these settings (topics, group id, web port, metrics).
+
+    ``watcher`` supplies the live rules configuration; start it before the worker so
+    the first batch is scored with the published configuration.
+    """
     topics = Topics(settings.topics.prefix)
     credentials, _ = faust_credentials(settings.kafka)
     worker = settings.worker
     app = faust.App(
-        f"{settings.topics.prefix}-worker",
+        topics.worker_group,
         broker=broker_urls(settings.kafka),
         broker_credentials=credentials,
         broker_session_timeout=settings.kafka.session_timeout_s,
@@ -84,38 +94,63 @@ def create_app(settings: Settings) -> faust.App:
 
     scenario_of = {topic: key for key, topic in topics.scenario_topics.items()}
     source = app.topic(*scenario_of, key_type=bytes, value_type=bytes)
-    dlq = app.topic(topics.dlq, key_type=bytes, value_type=bytes)
+    table = app.Table(TABLE_NAME, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
+    store = StateStore(table.data)
+    sink = BatchSink(settings)
+    changelog = table.changelog_topic.get_topic_name()
+    assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
+    watcher.on_change = metrics.rules_changed
+    watcher.on_reject = lambda raw, reason: _reject_rules(sink, topics, raw, reason, metrics)
+    metrics.rules_changed(watcher.config)
+    scorer = StreamScorer(store, lambda: watcher.config)
 
-    async def dead_letter(event: EventT, scenario: str, error: InvalidEvent) -> None:
-        message = event.message
-        letter = DeadLetter(error.reason, error.detail, message.topic, message.partition,
-                            message.offset, int(message.timestamp * 1000) if message.timestamp else None)
-        await dlq.send(key=message.key, value=message.value, headers=letter.headers())
-        metrics.rejected.labels(scenario, error.reason).inc()
+    @app.on_partitions_revoked.connect
+    async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
+        store.forget()  # the table is the truth after a rebalance
 
     async def handle(batch: Sequence[EventT]) -> None:
-        counts: dict[str, int] = {}
-        for event in batch:
-            scenario = scenario_of[event.message.topic]
-            try:
-                parse_event(scenario, event.value)
-            except InvalidEvent as error:
-                await dead_letter(event, scenario, error)
-                continue
-            counts[scenario] = counts.get(scenario, 0) + 1
-        for scenario, count in counts.items():
+        incoming = [
+            Incoming(scenario_of[e.message.topic], e.message.topic, e.message.partition, e.message.offset,
+                     e.message.key, e.message.value,
+                     int(e.message.timestamp * 1000) if e.message.timestamp else None)
+            for e in batch
+        ]
+        scored = scorer.score(incoming)
+        for key, value, letter, scenario in scored.dead_letters:
+            sink.send(topics.dlq, key, value, headers=letter.headers())
+            metrics.rejected.labels(scenario, letter.reason).inc()
+        for key, value, scenario, detector, severity in scored.alerts:
+            sink.send(topics.alerts, key, value)
+        for partition, key, value in scored.state_writes:
+            sink.send(changelog, key, value, partition=partition)
+        await asyncio.get_running_loop().run_in_executor(None, sink.flush)
+        done = time.time()
+        for scenario, count in scored.valid.items():
             metrics.events.labels(scenario).inc(count)
+        for _, _, scenario, detector, severity in scored.alerts:
+            metrics.alerts.labels(scenario, detector, severity).inc()
+        for scenario, t_ms in scored.event_times_ms:
+            metrics.latency.labels(scenario).observe(max(0.0, done - t_ms / 1000))
+        metrics.batch_size.observe(len(batch))
 
-    @app.agent(source, name="validate")
-    async def validate(stream: faust.StreamT) -> None:
+    @app.agent(source, name="score")
+    async def score(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             await handle(batch)
 
     @app.page("/metrics")
-    async def metrics_page(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+    async def metrics_page(web: faust.web.Web, request: faust.web.Request) -> aiohttp.web.Response:
         # A plain aiohttp response: Faust's helper cannot carry the exposition
         # format's full content type (version and charset).
+        metrics.state_entities.set(len(table.data))
         return aiohttp.web.Response(body=generate_latest(metrics.registry),
                                     headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
+
+
+def _reject_rules(sink: BatchSink, topics: Topics, raw: bytes, reason: str, metrics: WorkerMetrics) -> None:
+    letter = DeadLetter("rules_config_invalid", reason, topics.rules_control, 0, -1, None)
+    sink.send(topics.dlq, b"rules", raw, headers=letter.headers())
+    sink.flush()
+    metrics.rules_rejected.inc()

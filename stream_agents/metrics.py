@@ -1,33 +1,54 @@
 """The worker's Prometheus metrics (prometheus-client, Prometheus naming guide).
 
 Label values are pre-initialised so every series exists at 0 from start-up, which
-keeps ``rate()`` and absence alerts honest.
+keeps ``rate()`` and absence alerts honest. No entity or event ids as labels.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from bankguard.rules import active_rules
+from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.scenarios import SCENARIOS
 
 REJECT_REASONS = ("malformed_json", "schema_violation")
+LATENCY_SLO_S = 0.1
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, LATENCY_SLO_S, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class WorkerMetrics:
     """One registry per worker process, served on the worker's ``/metrics``."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.events = Counter(
-            "bankguard_events", "Events consumed and validated, by scenario.",
-            ["scenario"], registry=self.registry,
-        )
-        self.rejected = Counter(
-            "bankguard_events_rejected", "Events sent to the dead-letter topic, by reason.",
-            ["scenario", "reason"], registry=self.registry,
-        )
-        self.build = Info("bankguard_build", "Version of the running worker.", registry=self.registry)
+        self.registry = registry = CollectorRegistry()
+        self.events = Counter("bankguard_events", "Events consumed and validated, by scenario.",
+                              ["scenario"], registry=registry)
+        self.rejected = Counter("bankguard_events_rejected", "Events sent to the dead-letter topic, by reason.",
+                                ["scenario", "reason"], registry=registry)
+        self.alerts = Counter("bankguard_alerts", "Alerts written to the alert topic.",
+                              ["scenario", "detector", "severity"], registry=registry)
+        self.latency = Histogram("bankguard_event_latency_seconds",
+                                 "From the event's time to its scoring (alerts acknowledged).",
+                                 ["scenario"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.rules_info = Info("bankguard_rules_config", "Active rules configuration.", registry=registry)
+        self.rules_rejected = Counter("bankguard_rules_config_rejected",
+                                      "Rules updates rejected by validation.", registry=registry)
+        self.batch_size = Histogram("bankguard_batch_events", "Events per processed batch.",
+                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000), registry=registry)
+        self.build = Info("bankguard_build", "Version of the running worker.", registry=registry)
+        self.state_entities = Gauge("bankguard_state_entities", "Entities held in this worker's live state.",
+                                    registry=registry)
         for scenario in SCENARIOS:
             self.events.labels(scenario)
+            self.latency.labels(scenario)
             for reason in REJECT_REASONS:
                 self.rejected.labels(scenario, reason)
+
+    def rules_changed(self, config: RulesConfig) -> None:
+        """Publish the version and make the new detectors' alert series exist at 0."""
+        self.rules_info.info({"version": config.version})
+        for scenario in SCENARIOS:
+            for rule in active_rules(scenario, config):
+                for severity in SEVERITY_RANK:
+                    self.alerts.labels(scenario, rule.id, severity)

@@ -8,7 +8,10 @@ from bankguard.errors import BankguardError
 from bankguard.broker import port_is_free
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.settings import Settings
+from bankguard.rules.config import load_rules
 from bankguard.stream_agents.app import create_app
+from bankguard.stream_agents.rules_control import RulesWatcher
+from bankguard.topics import Topics
 
 
 def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
@@ -20,5 +23,7 @@ def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
         )
     ensure_topics(settings, bankguard_topics(settings))
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
+    rules = load_rules(settings.rules_path)
+    watcher = RulesWatcher(settings, Topics(settings.topics.prefix).rules_control, rules).start()
+    app = create_app(settings, watcher)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -1,0 +1,71 @@
+"""Alert records on ``<prefix>.alerts``: a versioned, documented contract for downstream.
+
+``alert_id`` is derived from the event and the detector, so scoring the same event
+twice (at-least-once delivery, a restart, a replay) yields the same id and a case
+system can deduplicate on it. Alerts carry the numbers the decision used, not the
+customer's personal data (no names, memos or addresses).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ALERT_SCHEMA_VERSION = 1
+_NAMESPACE = uuid.UUID("6f1c54b2-43a5-4d0e-9d3f-6a2b1c0e9b57")
+
+
+class Detector(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["rule", "model"]
+    id: str
+    version: int | str
+
+
+class Alert(BaseModel):
+    """One detection on one event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = ALERT_SCHEMA_VERSION
+    alert_id: str = Field(description="Deterministic: same event and detector, same id.")
+    event_id: str
+    scenario: str
+    entity_id: str
+    event_time: AwareDatetime
+    detected_at: AwareDatetime
+    severity: Literal["low", "medium", "high", "critical"]
+    score: float = Field(ge=0, le=1)
+    detector: Detector
+    rules_config_version: str | None = Field(description="Rules configuration that produced it.")
+    reasons: list[str]
+    evidence: dict[str, Any]
+
+
+def alert_id(scenario: str, event_id: str, detector_id: str, detector_version: int | str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{scenario}/{event_id}/{detector_id}/{detector_version}"))
+
+
+def alert_record(*, scenario: str, event: dict[str, Any], detector: Detector, severity: str, score: float,
+                 reasons: list[str] | tuple[str, ...], evidence: dict[str, Any], config_version: str | None,
+                 detected_at: datetime | None = None) -> dict[str, Any]:
+    """The JSON-ready alert for one hit (validated by the schema tests, built as a dict for speed)."""
+    return {
+        "schema_version": ALERT_SCHEMA_VERSION,
+        "alert_id": alert_id(scenario, event["event_id"], detector.id, detector.version),
+        "event_id": event["event_id"],
+        "scenario": scenario,
+        "entity_id": event["entity_id"],
+        "event_time": event["event_time"],
+        "detected_at": (detected_at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds"),
+        "severity": severity,
+        "score": score,
+        "detector": detector.model_dump(),
+        "rules_config_version": config_version,
+        "reasons": list(reasons),
+        "evidence": evidence,
+    }

@@ -1,0 +1,136 @@
+"""cyber_security generator: each pattern's contextual signature, detector mix, rates."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import orjson
+import pytest
+
+from bankguard.events import parse_event
+from bankguard.producers.scenarios.base import Emitted, FakerPools
+from bankguard.producers.scenarios.cyber_security import CyberSecurityGenerator
+
+START_MS = 1_793_000_000_000
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+HOURS = 12
+
+
+@pytest.fixture(scope="module")
+def pools() -> FakerPools:
+    return FakerPools(5, size=400)
+
+
+def run(pools: FakerPools, seed: int = 5, hours: int = HOURS,
+        per_hour: int = 3_000) -> list[Emitted]:
+    gen = CyberSecurityGenerator(seed=seed, n_entities=800, pools=pools)
+    return [row for h in range(hours)
+            for row in gen.generate(START_MS + h * HOUR, START_MS + (h + 1) * HOUR, per_hour)]
+
+
+@pytest.fixture(scope="module")
+def rows(pools: FakerPools) -> list[Emitted]:
+    return run(pools)
+
+
+def grouped(rows: list[Emitted], pattern: str | None) -> dict[str, list[Emitted]]:
+    groups: dict[str, list[Emitted]] = defaultdict(list)
+    for row in rows:
+        if row.pattern == pattern:
+            groups[row.key].append(row)
+    return groups
+
+
+def test_kill_chain_runs_phishing_then_malware_then_exfiltration_within_an_hour(rows):
+    uploads = defaultdict(list)
+    for row in rows:
+        if row.pattern is None and row.event["threat_type"] == "insider":
+            uploads[row.key].append(row.event["bytes_out"])
+    ratios = []
+    for key, chain in grouped(rows, "kill_chain").items():
+        kinds = [r.event["threat_type"] for r in chain]
+        if kinds.count("phishing") != 1 or chain[0].timestamp_ms > START_MS + (HOURS - 1) * HOUR:
+            continue  # two chains on one host, or cut off by the end of the run
+        assert kinds[0] == "phishing" and kinds[-1] == "insider" and set(kinds[1:-1]) == {"malware"}
+        assert chain[0].event["detector"] == "email_gateway"
+        assert chain[-1].event["detector"] == "dlp"
+        assert chain[-1].timestamp_ms - chain[0].timestamp_ms < HOUR
+        assert chain[-1].event["counterparty"] == chain[1].event["counterparty"]  # back to the C2
+        if uploads[key]:  # far above what this host usually sends
+            ratios.append(chain[-1].event["bytes_out"] / np.median(uploads[key]))
+    # Hosts that upload a lot anyway hide it better: most, not all, stand out tenfold.
+    assert len(ratios) >= 15 and np.median(ratios) > 10 and np.mean(np.array(ratios) > 5) > 0.8
+
+
+def episodes(group: list[Emitted], gap_ms: int) -> list[list[Emitted]]:
+    """Split one host's pattern events where they pause for longer than ``gap_ms``."""
+    out = [[group[0]]]
+    for before, row in zip(group, group[1:]):
+        if row.timestamp_ms - before.timestamp_ms > gap_ms:
+            out.append([])
+        out[-1].append(row)
+    return out
+
+
+def test_ddos_burst_floods_one_host_within_minutes_with_rising_reach(rows):
+    background = grouped([r for r in rows if r.event["threat_type"] == "ddos"], None)
+    checked = 0
+    for key, group in grouped(rows, "ddos_burst").items():
+        times = [r.timestamp_ms for r in background.get(key, [])]
+        for burst in episodes(group, 10 * MINUTE):
+            if burst[0].timestamp_ms > START_MS + HOURS * HOUR - 10 * MINUTE:
+                continue  # cut off by the end of the run
+            assert len(burst) >= 12 and {r.event["threat_type"] for r in burst} == {"ddos"}
+            assert {r.event["detector"] for r in burst} <= {"waf", "ids"}
+            assert burst[-1].timestamp_ms - burst[0].timestamp_ms <= 8 * MINUTE
+            systems = [r.event["systems_affected"] for r in burst]
+            assert systems == sorted(systems) and systems[-1] > systems[0]
+            assert len({r.event["counterparty"] for r in burst}) > 0.8 * len(burst)
+            # The host sees DDoS alerts otherwise, but never as many within minutes.
+            assert all(sum(t <= u < t + 8 * MINUTE for u in times) < len(burst) / 2 for t in times)
+            checked += 1
+    assert checked >= 5
+
+
+def test_pattern_events_look_routine_one_by_one(rows):
+    background = [r.event for r in rows if r.pattern is None]
+    top_severity = np.percentile([e["severity_score"] for e in background], 99.9)
+    assert all(r.event["severity_score"] <= top_severity for r in rows if r.pattern)
+    uploads = [e["bytes_out"] for e in background if e["threat_type"] == "insider"]
+    exfil = [r.event["bytes_out"] for r in rows if r.pattern == "kill_chain"]
+    assert max(exfil) < max(uploads)  # the estate's own backups are bigger
+
+
+def test_background_threat_and_detector_mix(rows):
+    background = [r.event for r in rows if r.pattern is None]
+    pairs = Counter((e["threat_type"], e["detector"]) for e in background)
+    threats = Counter(e["threat_type"] for e in background)
+
+    def share(threat: str, detectors: set[str]) -> float:
+        return sum(pairs[threat, d] for d in detectors) / threats[threat]
+
+    assert share("phishing", {"email_gateway"}) > 0.8 and share("malware", {"edr"}) > 0.7
+    assert share("ddos", {"waf", "ids"}) == 1.0 and share("insider", {"dlp"}) > 0.75
+    assert threats.most_common(1)[0][0] == "phishing"
+    assert np.median([e["severity_score"] for e in background]) < 4.0
+    assert all("amount" not in e and "currency" not in e for e in background)
+
+
+def test_positive_rate_is_rare_but_present(rows, pools):
+    rate = sum(r.pattern is not None for r in rows) / len(rows)
+    assert 0.005 < rate < 0.03, rate
+    names = CyberSecurityGenerator(seed=1, n_entities=10, pools=pools).pattern_names
+    assert {r.pattern for r in rows if r.pattern} == set(names)
+
+
+def test_deterministic_under_the_seed(pools):
+    assert run(pools, 8, hours=2) == run(pools, 8, hours=2)
+    assert run(pools, 8, hours=2) != run(pools, 9, hours=2)
+
+
+def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
+    for row in rows:
+        parse_event("cyber_security", orjson.dumps(row.event))
+    assert len({frozenset(row.event) for row in rows}) == 1
