@@ -65,6 +65,7 @@ class WorkerSettings(BaseModel):
         100, ge=1, description="Consumer fetch max wait (Faust hard-codes 1,500 ms)."
     )
     max_poll_records: int | None = 2_000
+    commit_interval_s: float = Field(2.8, gt=0, description="How often consumed offsets are committed.")
     data_dir: Path = Path(".bankguard/worker-data")
 
 

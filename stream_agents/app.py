@@ -76,6 +76,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         broker_session_timeout=settings.kafka.session_timeout_s,
         broker_heartbeat_interval=min(1.0, settings.kafka.session_timeout_s / 3),
         broker_max_poll_records=worker.max_poll_records,
+        broker_commit_interval=worker.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topics.partitions,
         topic_allow_declare=False,
@@ -121,9 +122,11 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
             metrics.rejected.labels(scenario, letter.reason).inc()
         for key, value, scenario, detector, severity in scored.alerts:
             sink.send(topics.alerts, key, value)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sink.flush)  # alerts (and dead letters) first, then state
         for partition, key, value in scored.state_writes:
             sink.send(changelog, key, value, partition=partition)
-        await asyncio.get_running_loop().run_in_executor(None, sink.flush)
+        await loop.run_in_executor(None, sink.flush)
         done = time.time()
         for scenario, count in scored.valid.items():
             metrics.events.labels(scenario).inc(count)

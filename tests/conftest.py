@@ -49,6 +49,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "BANKGUARD_TOPICS__PARTITIONS": str(settings.topics.partitions),
         "BANKGUARD_WORKER__WEB_PORT": str(settings.worker.web_port),
         "BANKGUARD_WORKER__DATA_DIR": str(settings.worker.data_dir),
+        "BANKGUARD_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
         "BANKGUARD_RUN_DIR": str(settings.run_dir),
         "PYTHONUNBUFFERED": "1",
     }

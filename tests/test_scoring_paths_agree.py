@@ -38,8 +38,8 @@ def test_stream_and_batch_fire_the_same_alerts(scenario):
     stream = set()
     for start in range(0, len(rows), 250):  # batches, as take_events delivers them
         chunk = rows[start:start + 250]
-        scored = scorer.score([Incoming(scenario, "t", 0, i, r.key.encode(), orjson.dumps(r.event), r.timestamp_ms)
-                               for i, r in enumerate(chunk)])
+        scored = scorer.score([Incoming(scenario, "t", 0, start + i, r.key.encode(), orjson.dumps(r.event),
+                                        r.timestamp_ms) for i, r in enumerate(chunk)])
         assert not scored.dead_letters
         for _, value, _, rule, severity in scored.alerts:
             alert = orjson.loads(value)

@@ -21,13 +21,14 @@ Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen v
 class EntityState:
     """The running state of one entity; ``to_json``/``from_json`` for the changelog."""
 
-    __slots__ = ("buckets", "seen", "latest_t", "pending")
+    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset")
 
     def __init__(self) -> None:
         self.buckets: dict[str, dict[int, float]] = {}
         self.seen: dict[str, dict[Any, int]] = {}
         self.latest_t: int | None = None  # time of the held-back (pending) events
         self.pending: list[Contribution] = []
+        self.offset: int | None = None  # input offset of the last event applied (replay guard)
 
     # -- the stream's one call per event ------------------------------------------
     def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
@@ -93,6 +94,7 @@ class EntityState:
             "s": {name: [[k, t] for k, t in s.items()] for name, s in self.seen.items() if s},
             "t": self.latest_t,
             "p": [list(c) for c in self.pending],
+            "o": self.offset,
         }
 
     @classmethod
@@ -102,6 +104,7 @@ class EntityState:
         state.seen = {name: {k: int(t) for k, t in pairs} for name, pairs in data.get("s", {}).items()}
         state.latest_t = data.get("t")
         state.pending = [tuple(c) for c in data.get("p", [])]
+        state.offset = data.get("o")
         return state
 
 
