@@ -99,8 +99,9 @@ class ScenarioGenerator(ABC):
         self.n_entities = n_entities
         prefix = SCENARIOS[self.scenario].entity_prefix
         self.entity_ids = [f"{prefix}-{i:07d}" for i in range(n_entities)]
-        # Activity is skewed: a few entities are busy, most are quiet.
-        weights = self.rng.pareto(1.5, n_entities) + 1.0
+        # Activity is skewed: a few entities are busy, most are quiet; capped at ten times
+        # the mean so no single entity carries a share of traffic no real customer has.
+        weights = (self.rng.pareto(1.5, n_entities) + 1.0).clip(max=30.0)
         self.activity = weights / weights.sum()
         self._seq = 0
         self._pending: list[_Pending] = []

@@ -1,0 +1,154 @@
+"""enterprise_loan generator: each pattern's contextual signature, its share, determinism,
+schema."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from statistics import median
+
+import orjson
+import pytest
+
+from bankguard.events import parse_event
+from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from bankguard.producers.scenarios.enterprise_loan import EnterpriseLoanGenerator
+
+T0 = 1_700_000_000_000
+DAY = 86_400_000
+Plan = Callable[[int, int], list[tuple[int, Event]]]
+
+
+class Recorded(EnterpriseLoanGenerator):
+    """Remembers the episode of each pattern event: the stream only carries the pattern name,
+    and two episodes may hit the same company at once."""
+
+    def patterns(self) -> list[Pattern]:
+        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
+        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
+
+    def _recording(self, plan: Plan) -> Plan:
+        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
+            planned = plan(entity, t0)
+            for offset, fields in planned:
+                key = self.entity_ids[fields.get("_entity", entity)]
+                self.episode[(key, t0 + max(0, offset))] = (entity, t0)
+            return planned
+        return recorded
+
+
+Generated = tuple[Recorded, list[Emitted]]
+
+
+def run(g: EnterpriseLoanGenerator, count: int = 20_000) -> list[Emitted]:
+    """A month of applications, then an empty month that drains the episodes still running."""
+    return g.generate(T0, T0 + 30 * DAY, count) + g.generate(T0 + 30 * DAY, T0 + 60 * DAY, 0)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Generated:
+    g = Recorded(seed=11, n_entities=1_000)
+    return g, run(g)
+
+
+@pytest.fixture(scope="module")
+def rows(generated: Generated) -> list[Emitted]:
+    return generated[1]
+
+
+def background_by_company(rows: list[Emitted]) -> dict[str, list[Event]]:
+    out: dict[str, list[Event]] = defaultdict(list)
+    for row in rows:
+        if row.pattern is None:
+            out[row.key].append(row.event)
+    return out
+
+
+def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
+    g, rows = generated
+    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
+    for row in rows:
+        if row.pattern == name:
+            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
+    return list(out.values())
+
+
+def test_every_event_validates(rows: list[Emitted]) -> None:
+    for row in rows:
+        event = parse_event("enterprise_loan", orjson.dumps(row.event))
+        assert event.entity_id == row.key
+
+
+def test_positive_share_in_band(rows: list[Emitted]) -> None:
+    labels = [row.pattern for row in rows if row.pattern]
+    assert 0.005 <= len(labels) / len(rows) <= 0.03
+    assert set(labels) == {"loan_stacking", "deteriorating_financials"}
+
+
+def test_deterministic_under_seed(generated: Generated) -> None:
+    g, rows = generated
+    again = run(EnterpriseLoanGenerator(seed=11, n_entities=1_000))
+    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
+        (r.timestamp_ms, r.event, r.pattern) for r in rows]
+    other = run(EnterpriseLoanGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
+    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+
+
+def test_background_companies_keep_their_branches_and_financials(rows: list[Emitted]) -> None:
+    for events in background_by_company(rows).values():
+        assert len({e["branch_id"] for e in events}) <= 3
+        scores = [e["credit_score"] for e in events]
+        debts = [e["debt_ratio"] for e in events]
+        assert max(scores) - min(scores) < 45
+        assert max(debts) <= 1.4 * min(debts)
+
+
+def test_loan_stacking_spreads_rising_requests_over_new_branches(
+    generated: Generated, rows: list[Emitted],
+) -> None:
+    background = background_by_company(rows)
+    large = [e for events in background.values() for e in events
+             if e["amount"] >= 0.2 * e["annual_revenue"]]
+    assert len(large) >= 50  # a request that size is not suspicious by itself
+    found = episodes(generated, "loan_stacking")
+    assert len(found) >= 10
+    for episode in found:
+        events = [row.event for row in episode]
+        revenue = events[0]["annual_revenue"]
+        amounts = [e["amount"] for e in events]
+        known = {e["branch_id"] for e in background.get(episode[0].key, [])}
+        assert len(events) >= 4
+        assert episode[-1].timestamp_ms - episode[0].timestamp_ms <= 3 * DAY
+        assert len({e["branch_id"] for e in events}) == len(events)
+        assert len({e["branch_id"] for e in events} - known) >= len(events) - 1
+        assert amounts == sorted(amounts) and amounts[-1] > amounts[0]
+        # each request is affordable alone, together they are not
+        assert max(amounts) <= 0.35 * revenue < 0.6 * revenue <= sum(amounts)
+        assert len({e["collateral_value"] for e in events}) == 1  # one asset pledged everywhere
+
+
+def test_deteriorating_financials_trend_then_large_request(
+    generated: Generated, rows: list[Emitted],
+) -> None:
+    background = background_by_company(rows)
+    found = episodes(generated, "deteriorating_financials")
+    assert len(found) >= 10
+    compared = 0
+    for episode in found:
+        events = [row.event for row in episode]
+        scores = [e["credit_score"] for e in events]
+        debts = [e["debt_ratio"] for e in events]
+        revenues = [e["annual_revenue"] for e in events]
+        assert len(events) >= 3
+        assert scores == sorted(scores, reverse=True) and scores[0] - scores[-1] >= 50
+        assert debts == sorted(debts) and (debts[-1] >= 1.5 * debts[0] or debts[-1] >= 9.9)
+        assert revenues == sorted(revenues, reverse=True) and revenues[-1] < revenues[0]
+        assert events[-1]["amount"] >= 2 * max(e["amount"] for e in events[:-1])
+        assert events[-1]["collateral_value"] == 0.0
+        history = background.get(episode[0].key, [])
+        if len(history) >= 5:
+            compared += 1
+            assert events[-1]["amount"] >= 2 * median(e["amount"] for e in history)
+            assert abs(scores[0] - median(e["credit_score"] for e in history)) <= 20
+    assert compared >= 5

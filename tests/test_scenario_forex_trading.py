@@ -1,0 +1,172 @@
+"""forex_trading generator: each pattern's contextual signature, its share, determinism, schema."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from statistics import median
+
+import orjson
+import pytest
+
+from bankguard.events import parse_event
+from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from bankguard.producers.scenarios.forex_trading import ForexTradingGenerator
+
+T0 = 1_700_000_000_000
+MINUTE = 60_000
+DAY = 1_440 * MINUTE
+USD_PER_BASE = {"USD": 1.0, "GBP": 1.27}
+Plan = Callable[[int, int], list[tuple[int, Event]]]
+
+
+class Recorded(ForexTradingGenerator):
+    """Remembers the episode of each pattern event: the stream only carries the pattern name,
+    and two episodes may hit the same trader at once."""
+
+    def patterns(self) -> list[Pattern]:
+        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
+        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
+
+    def _recording(self, plan: Plan) -> Plan:
+        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
+            planned = plan(entity, t0)
+            for offset, fields in planned:
+                self.episode[(self.entity_ids[entity], t0 + max(0, offset))] = (entity, t0)
+            return planned
+        return recorded
+
+
+Generated = tuple[Recorded, list[Emitted]]
+
+
+def run(g: ForexTradingGenerator, count: int = 20_000) -> list[Emitted]:
+    """Three days of trades, then an empty day that drains the episodes still running."""
+    return g.generate(T0, T0 + 3 * DAY, count) + g.generate(T0 + 3 * DAY, T0 + 4 * DAY, 0)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Generated:
+    g = Recorded(seed=11, n_entities=1_000)
+    return g, run(g)
+
+
+@pytest.fixture(scope="module")
+def rows(generated: Generated) -> list[Emitted]:
+    return generated[1]
+
+
+def usd(event: Event) -> float:
+    return event["amount"] * USD_PER_BASE[event["currency"]]
+
+
+def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:
+    """Entities with over ten times the average traffic. The base's Pareto activity weights make
+    a few implausibly busy (one may get a third of all events), and coincidences pile up there."""
+    counts = Counter(row.key for row in rows if row.pattern is None)
+    limit = 10 * sum(counts.values()) / n_entities
+    return {key for key, count in counts.items() if count > limit}
+
+
+def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
+    g, rows = generated
+    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
+    for row in rows:
+        if row.pattern == name:
+            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
+    return list(out.values())
+
+
+def washed(row: Emitted, others: list[Emitted]) -> bool:
+    """Is there an opposite leg: same pair and counterparty, size within 1%, within 5 minutes?"""
+    e = row.event
+    return any(
+        o.event["side"] != e["side"] and o.event["currency_pair"] == e["currency_pair"]
+        and o.event["counterparty"] == e["counterparty"]
+        and abs(o.timestamp_ms - row.timestamp_ms) <= 5 * MINUTE
+        and abs(o.event["amount"] - e["amount"]) <= 0.01 * e["amount"]
+        for o in others
+    )
+
+
+def test_every_event_validates(rows: list[Emitted]) -> None:
+    for row in rows:
+        event = parse_event("forex_trading", orjson.dumps(row.event))
+        assert event.entity_id == row.key
+
+
+def test_positive_share_in_band(rows: list[Emitted]) -> None:
+    labels = [row.pattern for row in rows if row.pattern]
+    assert 0.005 <= len(labels) / len(rows) <= 0.03
+    assert set(labels) == {"position_spike", "wash_trading"}
+
+
+def test_deterministic_under_seed(generated: Generated) -> None:
+    g, rows = generated
+    again = run(ForexTradingGenerator(seed=11, n_entities=1_000))
+    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
+        (r.timestamp_ms, r.event, r.pattern) for r in rows]
+    other = run(ForexTradingGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
+    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+
+
+def test_prices_and_volatility_are_realistic_per_pair(rows: list[Emitted]) -> None:
+    levels = {"USD/EUR": (0.85, 1.0), "USD/JPY": (135.0, 165.0), "GBP/USD": (1.15, 1.4)}
+    vols: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        e = row.event
+        low, high = levels[e["currency_pair"]]
+        assert low <= e["price"] <= high
+        assert e["currency"] == e["currency_pair"][:3]
+        vols[e["currency_pair"]].append(e["volatility"])
+    assert median(vols["USD/EUR"]) < median(vols["USD/JPY"])
+    assert all(0.2 < median(v) < 1.0 for v in vols.values())
+
+
+def test_position_spike_far_above_the_traders_own_baseline(generated: Generated) -> None:
+    rows = generated[1]
+    background: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row.pattern is None:
+            background[row.key].append(usd(row.event))
+    found = episodes(generated, "position_spike")
+    assert len(found) >= 10
+    spikes, one_sided = [], []
+    for episode in found:
+        sides = [row.event["side"] for row in episode]
+        assert len(episode) >= 4
+        assert episode[-1].timestamp_ms - episode[0].timestamp_ms <= 60 * MINUTE
+        assert len({row.event["currency_pair"] for row in episode}) == 1
+        one_sided.append(max(sides.count("buy"), sides.count("sell")) / len(sides))
+        history = background[episode[0].key]
+        if len(history) >= 5:
+            spikes += [usd(row.event) / median(history) for row in episode]
+    spikes.sort()
+    assert len(spikes) >= 30 and spikes[len(spikes) // 20] >= 3.0 and median(spikes) >= 6.0
+    assert median(one_sided) >= 0.75  # building a position, not trading around one
+    # ... yet most are sizes other traders deal every day: a global size rule misses them
+    sizes = sorted(v for values in background.values() for v in values)
+    top = sizes[int(0.999 * len(sizes))]
+    labelled = [usd(row.event) for episode in found for row in episode]
+    assert sum(size <= top for size in labelled) >= 0.7 * len(labelled)
+
+
+def test_wash_trading_legs_offset_each_other_within_minutes(generated: Generated) -> None:
+    rows = generated[1]
+    found = episodes(generated, "wash_trading")
+    assert len(found) >= 10
+    for episode in found:
+        sides = [row.event["side"] for row in episode]
+        assert sides.count("buy") == sides.count("sell") >= 2
+        assert len({row.event["counterparty"] for row in episode}) == 1
+        assert all(washed(row, episode) for row in episode)
+        net = sum(usd(r.event) * (1 if r.event["side"] == "buy" else -1) for r in episode)
+        assert abs(net) <= 0.01 * sum(usd(r.event) for r in episode)
+    per_trader: dict[str, list[Emitted]] = defaultdict(list)
+    crowded = busy(rows)
+    for row in rows:
+        if row.pattern is None and row.key not in crowded:
+            per_trader[row.key].append(row)
+    innocent = sum(washed(row, trades) for trades in per_trader.values() for row in trades)
+    assert innocent <= 0.002 * sum(map(len, per_trader.values()))

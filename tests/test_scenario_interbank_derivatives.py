@@ -1,0 +1,170 @@
+"""interbank_derivatives generator: each pattern's contextual signature, its share, determinism,
+schema."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from statistics import median
+
+import orjson
+import pytest
+
+from bankguard.events import parse_event
+from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from bankguard.producers.scenarios.interbank_derivatives import InterbankDerivativesGenerator
+
+T0 = 1_700_000_000_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+TENORS = {1, 7, 14, 30, 90, 180, 365, 730, 1825}
+CNY_PER = {"CNY": 1.0, "USD": 7.2}
+Plan = Callable[[int, int], list[tuple[int, Event]]]
+
+
+class Recorded(InterbankDerivativesGenerator):
+    """Remembers the episode of each pattern event: the stream only carries the pattern name,
+    and two episodes may hit the same bank at once."""
+
+    def patterns(self) -> list[Pattern]:
+        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
+        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
+
+    def _recording(self, plan: Plan) -> Plan:
+        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
+            planned = plan(entity, t0)
+            for offset, fields in planned:
+                self.episode[(self.entity_ids[entity], t0 + max(0, offset))] = (entity, t0)
+            return planned
+        return recorded
+
+
+Generated = tuple[Recorded, list[Emitted]]
+
+
+def run(g: InterbankDerivativesGenerator, count: int = 20_000) -> list[Emitted]:
+    """Ten days of deals, then two empty days that drain the episodes still running."""
+    return g.generate(T0, T0 + 10 * DAY, count) + g.generate(T0 + 10 * DAY, T0 + 12 * DAY, 0)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Generated:
+    g = Recorded(seed=11, n_entities=1_000)
+    return g, run(g)
+
+
+@pytest.fixture(scope="module")
+def rows(generated: Generated) -> list[Emitted]:
+    return generated[1]
+
+
+def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:
+    """Entities with over ten times the average traffic. The base's Pareto activity weights make
+    a few implausibly busy (one may get a third of all events), and coincidences pile up there."""
+    counts = Counter(row.key for row in rows if row.pattern is None)
+    limit = 10 * sum(counts.values()) / n_entities
+    return {key for key, count in counts.items() if count > limit}
+
+
+def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
+    g, rows = generated
+    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
+    for row in rows:
+        if row.pattern == name:
+            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
+    return list(out.values())
+
+
+def cny(event: Event) -> float:
+    return event["amount"] * CNY_PER[event["currency"]]
+
+
+def test_every_event_validates(rows: list[Emitted]) -> None:
+    for row in rows:
+        event = parse_event("interbank_derivatives", orjson.dumps(row.event))
+        assert event.entity_id == row.key
+        assert row.event["tenor_days"] in TENORS
+
+
+def test_positive_share_in_band(rows: list[Emitted]) -> None:
+    labels = [row.pattern for row in rows if row.pattern]
+    assert 0.005 <= len(labels) / len(rows) <= 0.03
+    assert set(labels) == {"exposure_concentration", "off_market_rate"}
+
+
+def test_deterministic_under_seed(generated: Generated) -> None:
+    g, rows = generated
+    again = run(InterbankDerivativesGenerator(seed=11, n_entities=1_000))
+    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
+        (r.timestamp_ms, r.event, r.pattern) for r in rows]
+    other = run(InterbankDerivativesGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
+    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+
+
+def test_rates_follow_a_yield_curve(rows: list[Emitted]) -> None:
+    swaps: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for row in rows:
+        if row.pattern is None and row.event["derivative_type"] == "swap":
+            swaps[(row.event["currency"], row.event["tenor_days"])].append(
+                row.event["interest_rate"])
+    cny_curve = [median(swaps[("CNY", t)]) for t in (90, 180, 365, 730, 1825)]
+    assert cny_curve == sorted(cny_curve) and 1.5 <= cny_curve[0] < cny_curve[-1] <= 3.7
+    assert all(3.9 <= median(v) <= 5.6 for (ccy, _), v in swaps.items() if ccy == "USD")
+
+
+def test_exposure_concentration_beats_the_banks_own_norm(generated: Generated) -> None:
+    rows = generated[1]
+    history: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for row in rows:
+        if row.pattern is None:
+            history[row.key].append((row.timestamp_ms, cny(row.event)))
+    found = episodes(generated, "exposure_concentration")
+    assert len(found) >= 10
+    ratios, alone = [], []
+    crowded = busy(rows)
+    for episode in found:
+        assert len(episode) >= 6
+        assert episode[-1].timestamp_ms - episode[0].timestamp_ms <= 6 * HOUR
+        deals = history[episode[0].key]
+        if len(deals) < 3 or episode[0].key in crowded:
+            continue
+        usual = median(size for _, size in deals)
+        busiest = max(sum(s for t, s in deals if 0 <= t - start <= 6 * HOUR) for start, _ in deals)
+        total = sum(cny(row.event) for row in episode)
+        assert total >= 10 * usual
+        ratios.append(total / busiest)
+        alone += [cny(row.event) / usual for row in episode]
+    # the pile-up beats the bank's own busiest hours ...
+    assert len(ratios) >= 6 and median(ratios) >= 2
+    assert sum(ratio > 1 for ratio in ratios) >= 0.75 * len(ratios)
+    # ... though each deal is only a few times the bank's usual size
+    assert median(alone) <= 5
+
+
+def test_off_market_rate_departs_from_peers_at_that_tenor(rows: list[Emitted]) -> None:
+    peers: dict[tuple[str, int, str], list[tuple[int, float]]] = defaultdict(list)
+    for row in rows:
+        if row.pattern is None:
+            e = row.event
+            peers[(e["currency"], e["tenor_days"], e["derivative_type"])].append(
+                (row.timestamp_ms, e["interest_rate"]))
+
+    def departure(row: Emitted) -> float | None:
+        e = row.event
+        same = [rate for t, rate in peers[(e["currency"], e["tenor_days"], e["derivative_type"])]
+                if abs(t - row.timestamp_ms) <= DAY and t != row.timestamp_ms]
+        return abs(e["interest_rate"] - median(same)) if len(same) >= 5 else None
+
+    labelled = [row for row in rows if row.pattern == "off_market_rate"]
+    off = [d for d in map(departure, labelled) if d is not None]
+    assert len(off) >= 0.8 * len(labelled) >= 50 and min(off) >= 0.4
+    normal = [d for d in map(departure, [r for r in rows if r.pattern is None][::6]) if d]
+    assert len(normal) >= 2_000 and max(normal) < 0.4
+    # alone, the rate is one the curve quotes somewhere: within the currency's normal range
+    span = {ccy: (min(v), max(v)) for ccy, v in (
+        (c, [r.event["interest_rate"] for r in rows if r.pattern is None
+             and r.event["currency"] == c]) for c in CNY_PER)}
+    inside = [span[r.event["currency"]][0] <= r.event["interest_rate"]
+              <= span[r.event["currency"]][1] for r in labelled]
+    assert sum(inside) >= 0.9 * len(inside)

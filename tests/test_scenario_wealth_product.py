@@ -1,0 +1,170 @@
+"""wealth_product generator: each pattern's contextual signature, its share, determinism, schema."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+
+import orjson
+import pytest
+
+from bankguard.events import parse_event
+from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
+
+T0 = 1_700_000_000_000
+HOUR = 3_600_000
+DAY = 24 * HOUR
+RISK_BY_TYPE = {"bond": {1, 2}, "fund": {2, 3}, "stock": {3, 4}, "crypto": {5}}
+Plan = Callable[[int, int], list[tuple[int, Event]]]
+
+
+class Recorded(WealthProductGenerator):
+    """Remembers the episode of each pattern event: the stream only carries the pattern name,
+    and a peer episode spreads over several customers."""
+
+    def patterns(self) -> list[Pattern]:
+        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
+        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
+
+    def _recording(self, plan: Plan) -> Plan:
+        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
+            planned = plan(entity, t0)
+            for offset, fields in planned:
+                key = self.entity_ids[fields.get("_entity", entity)]
+                self.episode[(key, t0 + max(0, offset))] = (entity, t0)
+            return planned
+        return recorded
+
+
+Generated = tuple[Recorded, list[Emitted]]
+
+
+def run(g: WealthProductGenerator, count: int = 20_000) -> list[Emitted]:
+    """Ten days of sales, then twenty empty days that drain the episodes still running."""
+    return g.generate(T0, T0 + 10 * DAY, count) + g.generate(T0 + 10 * DAY, T0 + 30 * DAY, 0)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Generated:
+    g = Recorded(seed=11, n_entities=1_000)
+    return g, run(g)
+
+
+@pytest.fixture(scope="module")
+def rows(generated: Generated) -> list[Emitted]:
+    return generated[1]
+
+
+def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:
+    """Entities with over ten times the average traffic. The base's Pareto activity weights make
+    a few implausibly busy (one may get a third of all events), and coincidences pile up there."""
+    counts = Counter(row.key for row in rows if row.pattern is None)
+    limit = 10 * sum(counts.values()) / n_entities
+    return {key for key, count in counts.items() if count > limit}
+
+
+def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
+    g, rows = generated
+    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
+    for row in rows:
+        if row.pattern == name:
+            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
+    return list(out.values())
+
+
+def unsuitable(event: Event) -> bool:
+    return (event["investor_age"] >= 65 and event["risk_tolerance"] == "conservative"
+            and event["product_risk_level"] >= 4)
+
+
+def switched_from(event: Event) -> str | None:
+    _, _, old = event["memo"].partition("; switch from ")
+    return old or None
+
+
+def test_every_event_validates(rows: list[Emitted]) -> None:
+    for row in rows:
+        event = parse_event("wealth_product", orjson.dumps(row.event))
+        assert event.entity_id == row.key
+        assert row.event["product_risk_level"] in RISK_BY_TYPE[row.event["product_type"]]
+
+
+def test_positive_share_in_band(rows: list[Emitted]) -> None:
+    labels = [row.pattern for row in rows if row.pattern]
+    assert 0.005 <= len(labels) / len(rows) <= 0.03
+    assert set(labels) == {"mis_selling", "churning"}
+
+
+def test_deterministic_under_seed(generated: Generated) -> None:
+    g, rows = generated
+    again = run(WealthProductGenerator(seed=11, n_entities=1_000))
+    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
+        (r.timestamp_ms, r.event, r.pattern) for r in rows]
+    other = run(WealthProductGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
+    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+
+
+def test_age_and_tolerance_are_stable_per_customer(rows: list[Emitted]) -> None:
+    profiles: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    for row in rows:
+        profiles[row.key].add((row.event["investor_age"], row.event["risk_tolerance"]))
+    assert all(len(seen) == 1 for seen in profiles.values())
+    stable = [next(iter(seen)) for seen in profiles.values()]
+    old = [tolerance for age, tolerance in stable if age >= 65]
+    young = [tolerance for age, tolerance in stable if age < 35]
+    assert old.count("conservative") / len(old) > 2 * young.count("conservative") / len(young)
+
+
+def test_mis_selling_one_advisor_many_elderly_clients_in_a_day(generated: Generated) -> None:
+    rows = generated[1]
+    found = episodes(generated, "mis_selling")
+    assert len(found) >= 10
+    for episode in found:
+        events = [row.event for row in episode]
+        assert len({row.key for row in episode}) >= 3
+        assert len({e["counterparty"] for e in events}) == 1
+        assert len({e["memo"] for e in events}) == 1  # one product pushed to all
+        assert episode[-1].timestamp_ms - episode[0].timestamp_ms <= 8 * HOUR
+        assert all(unsuitable(e) for e in events)
+    background = [row for row in rows if row.pattern is None]
+    lone = [row for row in background if unsuitable(row.event)]
+    assert len(lone) >= 10  # one such sale alone happens in normal business
+    by_advisor: dict[str, list[Emitted]] = defaultdict(list)
+    for row in lone:
+        by_advisor[row.event["counterparty"]].append(row)
+    clusters = sum(
+        any(len({o.key for o in sales if 0 <= o.timestamp_ms - r.timestamp_ms <= DAY}) >= 3
+            for r in sales)
+        for sales in by_advisor.values()
+    )
+    assert clusters <= 1
+
+
+def test_churning_chains_switches_of_one_holding(generated: Generated) -> None:
+    rows = generated[1]
+    found = episodes(generated, "churning")
+    assert len(found) >= 10
+    for episode in found:
+        events = [row.event for row in episode]
+        amounts = [e["amount"] for e in events]
+        gaps = [b.timestamp_ms - a.timestamp_ms for a, b in zip(episode, episode[1:])]
+        assert len(events) >= 4 and all(12 * HOUR <= gap <= 48 * HOUR for gap in gaps)
+        assert len({e["counterparty"] for e in events}) == 1
+        assert all(switched_from(b) == a["memo"].split(";")[0] for a, b in zip(events, events[1:]))
+        assert all(0.97 <= b / a <= 0.995 for a, b in zip(amounts, amounts[1:]))  # the fee
+    # in normal traffic a switch rarely sells what the customer bought in the last week
+    bought: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    switches = chained = 0
+    crowded = busy(rows)
+    for row in rows:
+        if row.pattern is not None or row.key in crowded:
+            continue
+        old = switched_from(row.event)
+        if old:
+            switches += 1
+            chained += any(code == old and row.timestamp_ms - ts <= 7 * DAY
+                           for ts, code in bought[row.key])
+        bought[row.key].append((row.timestamp_ms, row.event["memo"].split(";")[0]))
+    assert switches >= 200 and chained <= 0.05 * switches
