@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 1
@@ -212,3 +213,9 @@ def json_schema(scenario: str) -> dict:
     schema["$id"] = f"https://bankguard.dev/schemas/events/{scenario}.v{SCHEMA_VERSION}.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+def iso_times(timestamps_ms: np.ndarray) -> list[str]:
+    """Epoch milliseconds to the schemas' ISO 8601 UTC strings, vectorised."""
+    text = np.datetime_as_string(np.asarray(timestamps_ms).astype("datetime64[ms]"), unit="ms")
+    return [value + "Z" for value in text.tolist()]

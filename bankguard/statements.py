@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bankguard.errors import BankguardError
+from bankguard.events import iso_times
 
 REQUIRED = ("txId", "datetime", "txAmount", "txDirection", "txSummary", "txCounterparty")
 ACCOUNT_COLUMNS = ("account", "accountId", "account_id", "txAccount")
@@ -67,15 +68,12 @@ def read_statement(path: Path, *, account: str | None = None, timezone: str = "A
     inferred = np.where(amount < 0, "out", "in")
     direction = direction.where(direction_text != "", pd.Series(inferred, index=raw.index))
 
-    reasons = pd.Series("", index=raw.index)
-    reasons = reasons.mask(when.isna(), "unparseable datetime " + raw["datetime"].str.slice(0, 40).map(repr))
-    reasons = reasons.mask((reasons == "") & (amount.isna() | ~np.isfinite(amount.fillna(0))),
-                           "unparseable amount " + raw["txAmount"].str.slice(0, 40).map(repr))
-    reasons = reasons.mask((reasons == "") & direction.isna(),
-                           "unknown direction " + raw["txDirection"].str.slice(0, 20).map(repr)
-                           + " (expected 收入/支出 or income/expense)")
-    bad = reasons != ""
-    rejected = [RejectedRow(int(n), r) for n, r in zip(line[bad.to_numpy()], reasons[bad], strict=True)]
+    bad_when = when.isna().to_numpy()
+    bad_amount = ~bad_when & ~np.isfinite(amount.to_numpy(dtype=float, na_value=np.nan))
+    bad_direction = ~bad_when & ~bad_amount & direction.isna().to_numpy()
+    bad = pd.Series(bad_when | bad_amount | bad_direction, index=raw.index)
+    rejected = [RejectedRow(int(line[i]), _reason(raw, i, bool(bad_when[i]), bool(bad_amount[i])))
+                for i in np.flatnonzero(bad.to_numpy())]
 
     good = ~bad
     if when.dt.tz is None:
@@ -96,30 +94,38 @@ def read_statement(path: Path, *, account: str | None = None, timezone: str = "A
     return Statement(rows, rejected)
 
 
+def _reason(raw: pd.DataFrame, i: int, bad_when: bool, bad_amount: bool) -> str:
+    """Why row ``i`` was rejected, quoting the offending value (shortened)."""
+    if bad_when:
+        return f"unparseable datetime {raw['datetime'].iat[i][:40]!r}"
+    if bad_amount:
+        return f"unparseable amount {raw['txAmount'].iat[i][:40]!r}"
+    return f"unknown direction {raw['txDirection'].iat[i][:20]!r} (expected 收入/支出 or income/expense)"
+
+
 STATEMENT_SCENARIO = "aml_kyc"
 EVENT_COLUMNS = ("schema_version", "event_id", "scenario", "entity_id", "event_time", "amount", "currency",
                  "direction", "channel", "source_country", "destination_country", "pep", "memo", "counterparty")
 
 
-def statement_event_id(account: str, tx_id: str, line: int) -> str:
-    """Stable id for a statement row; long ids are hashed to fit the schema's 64 chars."""
-    event_id = f"stmt-{account}-{tx_id or f'line{line}'}"
-    if len(event_id) <= 64:
-        return event_id
-    return "stmt-" + hashlib.sha256(event_id.encode()).hexdigest()[:40]
+def _event_ids(rows: pd.DataFrame) -> list[str]:
+    """Stable ids ``stmt-<account>-<txId or line>``; ids over the schema's 64 chars are hashed."""
+    tx_ids = rows["tx_id"].where(rows["tx_id"] != "", "line" + rows["line"].astype(str))
+    ids = ("stmt-" + rows["account"] + "-" + tx_ids).tolist()
+    return [i if len(i) <= 64 else "stmt-" + hashlib.sha256(i.encode()).hexdigest()[:40] for i in ids]
 
 
 def statement_frame(statement: Statement, *, currency: str = "CNY", country: str = "CN") -> pd.DataFrame:
     """The statement's rows as ``aml_kyc`` events (``EVENT_COLUMNS``) plus ``t_ms``, ``tx_id``
     and ``line``: what ingest publishes and what the scan scores, from one mapping."""
     rows = statement.rows
+    t_ms = ((rows["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy(np.int64)
     frame = pd.DataFrame({
         "schema_version": 1,
-        "event_id": [statement_event_id(a, t, n) for a, t, n in
-                     zip(rows["account"].tolist(), rows["tx_id"].tolist(), rows["line"].tolist(), strict=True)],
+        "event_id": _event_ids(rows),
         "scenario": STATEMENT_SCENARIO,
         "entity_id": rows["account"],
-        "event_time": rows["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z",
+        "event_time": iso_times(t_ms),
         "amount": rows["amount"],
         "currency": currency,
         "direction": rows["direction"],
@@ -129,7 +135,7 @@ def statement_frame(statement: Statement, *, currency: str = "CNY", country: str
         "pep": False,
         "memo": rows["memo"].replace("", None),
         "counterparty": rows["counterparty"].replace("", None),
-        "t_ms": (rows["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1),
+        "t_ms": t_ms,
         "tx_id": rows["tx_id"],
         "line": rows["line"],
     })

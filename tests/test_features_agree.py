@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bankguard.features.incremental import EntityState
-from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, SinceLast, WindowFeature, Where
+from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, SinceLast, Tenure, WindowFeature, Where
 from bankguard.features.vectorized import compute_features
 
 FEATURES = (
@@ -24,6 +24,7 @@ FEATURES = (
     WindowFeature("near_50k_24h", "count", HOUR_MS, 24,
                   where=(Where("amount", ">=", 45_000), Where("amount", "<", 50_000))),
     SinceLast("device_seen", "device", horizon_ms=30 * DAY_MS),
+    Tenure(),
 )
 
 

@@ -81,7 +81,9 @@ def test_large_amount_and_keyword_rules(settings, worker):
 def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
     ev = event
     cases = [
-        # enterprise loans: a third application within 72 h, total above half the revenue
+        # enterprise loans: a company known for 60 days with one application, then a third
+        # application within 72 h, total above half the revenue
+        ev("enterprise_loan", "CO-1", -60 * DAY, amount=1_000_000.0, branch_id="BR-01"),
         ev("enterprise_loan", "CO-1", 0 * HOUR, amount=3_000_000.0, branch_id="BR-01"),
         ev("enterprise_loan", "CO-1", 20 * HOUR, amount=4_000_000.0, branch_id="BR-02"),
         ev("enterprise_loan", "CO-1", 40 * HOUR, amount=5_000_000.0, branch_id="BR-03"),
@@ -93,6 +95,8 @@ def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
         # FX: a ticket twelve times the trader's mean
         *[ev("forex_trading", "TRD-1", i * HOUR, amount=1_000_000.0) for i in range(5)],
         ev("forex_trading", "TRD-1", 6 * HOUR, amount=12_000_000.0),
+        # wealth: three sales over two months, then four within a week (churning on the fourth)
+        *[ev("wealth_product", "WC-2", d * DAY) for d in (-60, -40, -20, 0, 1, 2, 3)],
         # wealth: crypto to an 80-year-old conservative investor
         ev("wealth_product", "WC-1", 0 * DAY, product_type="crypto", product_risk_level=5, investor_age=80,
            risk_tolerance="conservative"),
@@ -119,6 +123,7 @@ def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
         ("CARD-1", "credit_card.card_testing", "high"),
         ("TRD-1", "forex_trading.position_spike", "high"),
         ("WC-1", "wealth_product.unsuitable_sale", "medium"),
+        ("WC-2", "wealth_product.churning", "medium"),
         ("ACC-1", "atm_netbank.account_takeover", "high"),
         ("BNK-1", "interbank_derivatives.exposure_concentration", "high"),
         ("CUS-1", "aml_kyc.structuring", "high"),

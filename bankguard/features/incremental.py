@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bankguard.features.spec import Feature, SinceLast, WindowFeature
+from bankguard.features.spec import Feature, SinceLast, Tenure, WindowFeature
 
 Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen value, amount)
 
@@ -21,7 +21,7 @@ Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen v
 class EntityState:
     """The running state of one entity; ``to_json``/``from_json`` for the changelog."""
 
-    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset")
+    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset", "first_t")
 
     def __init__(self) -> None:
         self.buckets: dict[str, dict[int, float]] = {}
@@ -29,6 +29,7 @@ class EntityState:
         self.latest_t: int | None = None  # time of the held-back (pending) events
         self.pending: list[Contribution] = []
         self.offset: int | None = None  # input offset of the last event applied (replay guard)
+        self.first_t: int | None = None  # time of the entity's first event
 
     # -- the stream's one call per event ------------------------------------------
     def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
@@ -38,6 +39,7 @@ class EntityState:
             self._apply(features, self.pending, latest)
             self.pending = []
         values = self._read(features, event, t_ms)
+        self.first_t = t_ms if self.first_t is None else min(self.first_t, t_ms)
         contributions = _contributions(features, event, t_ms)
         if latest is not None and t_ms < latest:
             self._apply(features, contributions, t_ms)  # late event: fold in at once
@@ -60,6 +62,9 @@ class EntityState:
                     values[feature.name] = max(live, default=0.0)
                 else:
                     values[feature.name] = float(sum(live))
+            elif isinstance(feature, Tenure):
+                first = self.first_t
+                values[feature.name] = float(t_ms - first) if first is not None and first < t_ms else 0.0
             else:
                 key = event.get(feature.field)
                 last = self.seen.get(feature.name, {}).get(key) if key is not None else None
@@ -95,6 +100,7 @@ class EntityState:
             "t": self.latest_t,
             "p": [list(c) for c in self.pending],
             "o": self.offset,
+            "f": self.first_t,
         }
 
     @classmethod
@@ -105,6 +111,7 @@ class EntityState:
         state.latest_t = data.get("t")
         state.pending = [tuple(c) for c in data.get("p", [])]
         state.offset = data.get("o")
+        state.first_t = data.get("f")
         return state
 
 
@@ -115,7 +122,7 @@ def _contributions(features: tuple[Feature, ...], event: dict[str, Any], t_ms: i
             amount = feature.contribution(event)
             if amount is not None:
                 out.append((feature.name, t_ms // feature.bucket_ms, amount))
-        else:
+        elif isinstance(feature, SinceLast):
             key = event.get(feature.field)
             if key is not None:
                 out.append((feature.name, key, None))

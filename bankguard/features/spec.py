@@ -102,7 +102,15 @@ class SinceLast:
     capacity: int = 64
 
 
-Feature = WindowFeature | SinceLast
+@dataclass(frozen=True)
+class Tenure:
+    """Milliseconds since the entity's first event (0 for the first): how much history its
+    baselines hold, so a rule can tell a quiet customer from a new one."""
+
+    name: str = "tenure_ms"
+
+
+Feature = WindowFeature | SinceLast | Tenure
 
 
 def event_value(event: dict[str, Any], name: str) -> float | None:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from bankguard.features.spec import Feature, SinceLast, WindowFeature, Where
+from bankguard.features.spec import Feature, SinceLast, Tenure, WindowFeature, Where
 
 TIME_BITS = 42  # epoch ms fit in 42 bits until the year 2109
 MONEY_FIELDS = {"amount", "abs_amount"}
@@ -32,6 +32,8 @@ def compute_features(events: pd.DataFrame, features: tuple[Feature, ...], *,
     for feature in features:
         if isinstance(feature, WindowFeature):
             values = _window(table, feature, codes, times, key)
+        elif isinstance(feature, Tenure):
+            values = _tenure(codes, times)
         else:
             values = _since_last(table, feature, codes, times)
         aligned = np.empty(len(events))
@@ -112,6 +114,13 @@ def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray
         span = 1 << level
         result[rows] = np.maximum(table[lo[rows]], table[hi[rows] - span])
     return np.where(np.isfinite(result), result, 0.0)
+
+
+def _tenure(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Time since the entity's first row (rows are sorted by entity, then time)."""
+    starts = np.r_[True, codes[1:] != codes[:-1]]
+    first = times[np.maximum.accumulate(np.where(starts, np.arange(len(codes)), 0))]
+    return (times - first).astype(float)
 
 
 def _since_last(table: pd.DataFrame, feature: SinceLast, codes: np.ndarray,

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, WindowFeature, Where
+from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, Tenure, WindowFeature, Where
 from bankguard.rules.base import Batch, Hit, hits_where, register, rounded
 from bankguard.rules.config import RulesConfig, Severity
 
@@ -24,6 +24,13 @@ BASELINE = (
     WindowFeature("amount_90d_sum", "sum", DAY_MS, 91, value="abs_amount"),
 )
 Columns = dict[str, np.ndarray]
+TENURE = Tenure()
+
+
+def observed_days(batch: Batch, recent_days: float) -> np.ndarray:
+    """Days of the entity's history that lie before its ``recent_days`` (at most the 90-day
+    baseline's remainder): the span a habit measured over those days really covers."""
+    return np.clip(batch.feature(TENURE.name) / DAY_MS - recent_days, 0.0, 91 - recent_days)
 
 
 def baseline_mean(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
@@ -79,22 +86,30 @@ class ContextRule:
 class LoanStacking(ContextRule):
     id = "enterprise_loan.loan_stacking"
     scenario = "enterprise_loan"
-    summary = "Several applications within 72 h whose total exceeds a share of the company's annual revenue."
-    defaults = {"min_applications": 3, "revenue_share": 0.5}
+    summary = ("More applications within 72 h than the company's 90-day habit, together above a share "
+               "of its annual revenue.")
+    defaults = {"min_applications": 3, "revenue_share": 0.5, "multiple": 3.0, "min_history_days": 14}
 
     def declare(self, p):
         return (WindowFeature("applications_72h", "count", HOUR_MS, 72),
-                WindowFeature("requested_72h", "sum", HOUR_MS, 72, value="amount"))
+                WindowFeature("requested_72h", "sum", HOUR_MS, 72, value="amount"), *BASELINE, TENURE)
 
     def assess(self, batch, p):
         applications = batch.feature("applications_72h") + 1
         total = batch.feature("requested_72h") + batch.column("amount", numeric=True)
         revenue = batch.column("annual_revenue", numeric=True)
-        mask = (applications >= p["min_applications"]) & (total > p["revenue_share"] * revenue)
-        return mask, {"applications": applications, "requested_total": total, "annual_revenue": revenue}
+        count, _ = baseline_mean(batch)
+        prior = np.maximum(count - applications + 1, 0)  # applications in the 90 days before these 72 h
+        days = observed_days(batch, 3)
+        usual_72h = prior * 3 / np.maximum(days, 1)
+        mask = ((days >= p["min_history_days"]) & (applications >= p["min_applications"])
+                & (applications > p["multiple"] * usual_72h)
+                & (total > p["revenue_share"] * revenue))
+        return mask, {"applications": applications, "usual_per_72h": usual_72h, "requested_total": total,
+                      "annual_revenue": revenue}
 
     def reasons(self, v, p):
-        return [f"{int(v['applications'])} applications within 72 h",
+        return [f"{int(v['applications'])} applications within 72 h against {v['usual_per_72h']:.1f} usually",
                 f"{v['requested_total']:,.0f} requested, {v['requested_total'] / v['annual_revenue']:.0%} "
                 f"of annual revenue (limit {p['revenue_share']:.0%})"]
 
@@ -168,22 +183,25 @@ class Churning(ContextRule):
     id = "wealth_product.churning"
     scenario = "wealth_product"
     severity = "medium"
-    summary = "A customer's holdings traded far more often this week than over the previous 90 days."
-    defaults = {"min_sales": 4, "multiple": 3.0}
+    summary = ("A customer's holdings traded far more often this week than in the weeks before (up to 12), "
+               "once the customer has been around long enough to know the habit.")
+    defaults = {"min_sales": 4, "multiple": 3.0, "min_history_days": 28}
 
     def declare(self, p):
-        return (WindowFeature("sales_7d", "count", DAY_MS, 7), *BASELINE)
+        return (WindowFeature("sales_7d", "count", DAY_MS, 7), *BASELINE, TENURE)
 
     def assess(self, batch, p):
         week = batch.feature("sales_7d") + 1
         count, _ = baseline_mean(batch)
-        weekly_norm = count * 7 / 91
-        mask = (week >= p["min_sales"]) & (week > p["multiple"] * weekly_norm)
-        return mask, {"sales_7d": week, "weekly_norm_90d": weekly_norm}
+        prior = np.maximum(count - week + 1, 0)  # sales in the 90 days before this week
+        days = observed_days(batch, 7)
+        weekly_norm = prior * 7 / np.maximum(days, 1)
+        mask = (days >= p["min_history_days"]) & (week >= p["min_sales"]) & (week > p["multiple"] * weekly_norm)
+        return mask, {"sales_7d": week, "weekly_norm_90d": weekly_norm, "prior_sales_90d": prior}
 
     def reasons(self, v, p):
         return [f"{int(v['sales_7d'])} sales within 7 days against {v['weekly_norm_90d']:.1f} a week "
-                f"over 90 days"]
+                f"over the weeks before"]
 
 
 @register

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from faker import Faker
 
+from bankguard.events import iso_times
 from bankguard.scenarios import SCENARIOS
 
 Event = dict[str, Any]
@@ -57,12 +58,6 @@ class _Pending:
     entity: int = field(compare=False)
     fields: Event = field(compare=False)
     pattern: str = field(compare=False)
-
-
-def iso_times(timestamps_ms: np.ndarray) -> list[str]:
-    """Epoch milliseconds to ISO 8601 UTC strings, vectorised."""
-    text = np.datetime_as_string(timestamps_ms.astype("datetime64[ms]"), unit="ms")
-    return [value + "Z" for value in text.tolist()]
 
 
 class FakerPools:
