@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.exceptions import TyperException
 
+from bankguard.dashboards.cli import app as dashboards_app
 from bankguard.errors import BankguardError
 from bankguard.scenarios import parse_scenarios
 from bankguard.settings import Settings, get_settings
@@ -37,6 +38,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(statements_app, name="statements")
 app.add_typer(rules_app, name="rules")
+app.add_typer(dashboards_app, name="dashboards")
 
 console = Console(stderr=True)
 
@@ -123,7 +125,7 @@ def produce(
         from bankguard.producers.metrics import serve_metrics
 
         try:
-            serve_metrics(publisher.report, metrics_port)
+            serve_metrics(publisher.report, metrics_port, settings.producer.metrics_bind)
         except OSError as exc:
             raise BankguardError(f"cannot serve producer metrics on port {metrics_port}: {exc.strerror}") from None
     stop = _stop_flag()

@@ -14,9 +14,13 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+import bankguard.dashboards
+
 PROMETHEUS_BINARY = "prometheus"
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name first
-RULES_DIR = Path(__file__).resolve().parent.parent / "dashboards" / "alerting"
+DASHBOARDS_DIR = Path(bankguard.dashboards.__file__).parent  # shipped as package data
+RULES_DIR = DASHBOARDS_DIR / "alerting"
+PRODUCTION_ALERTMANAGER = DASHBOARDS_DIR / "alertmanager" / "alertmanager.yml"
 
 
 def find_binary(*names: str) -> str | None:
@@ -56,7 +60,8 @@ def prometheus_config(targets: ScrapeTargets, *, alertmanager: str | None,
 
 
 def alertmanager_config(webhook_url: str | None = None) -> dict:
-    """Minimal routing for the embedded stack; the production config lives beside the rules."""
+    """The embedded stack's Alertmanager: one receiver (an optional webhook), quick grouping,
+    and the production config's inhibition rules, so a local run mutes what production mutes."""
     receiver: dict = {"name": "default"}
     if webhook_url:
         receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
@@ -68,6 +73,7 @@ def alertmanager_config(webhook_url: str | None = None) -> dict:
             "group_interval": "30s",
             "repeat_interval": "4h",
         },
+        "inhibit_rules": yaml.safe_load(PRODUCTION_ALERTMANAGER.read_text())["inhibit_rules"],
         "receivers": [receiver],
     }
 

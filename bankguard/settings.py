@@ -55,12 +55,14 @@ class ProducerSettings(BaseModel):
     batch_size: int = 512 * 1024
     compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = "lz4"
     entities_per_scenario: int = Field(5_000, ge=10)
+    metrics_bind: str = Field("127.0.0.1", description="Address of the producer's /metrics (0.0.0.0 in containers).")
 
 
 class WorkerSettings(BaseModel):
     """The Faust scoring worker."""
 
     web_port: int = Field(6066, ge=1, le=65535, description="Faust web server; serves /metrics.")
+    web_bind: str = Field("127.0.0.1", description="Address of the web server (0.0.0.0 in containers).")
     fetch_max_wait_ms: int = Field(
         100, ge=1, description="Consumer fetch max wait (Faust hard-codes 1,500 ms)."
     )

@@ -31,8 +31,8 @@ class PublisherCollector(Collector):
         yield from (produced, failed, truth)
 
 
-def serve_metrics(report: PublishReport, port: int) -> None:
-    """Expose the run's counters on ``http://127.0.0.1:<port>/metrics``."""
+def serve_metrics(report: PublishReport, port: int, bind: str = "127.0.0.1") -> None:
+    """Expose the run's counters on ``http://<bind>:<port>/metrics``."""
     registry = CollectorRegistry()
     registry.register(PublisherCollector(report))
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=bind, registry=registry)

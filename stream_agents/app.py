@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import aiohttp.web
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bankguard import __version__
@@ -80,11 +80,12 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topics.partitions,
         topic_allow_declare=False,
+        topic_disable_leader=True,  # no leader election used; a real Kafka would not auto-create it
         key_serializer="raw",
         value_serializer="raw",
         datadir=str(worker.data_dir / f"port-{worker.web_port}"),
         web_port=worker.web_port,
-        web_bind="127.0.0.1",
+        web_bind=worker.web_bind,
         web_in_thread=False,
         store="memory://",
     )
@@ -108,6 +109,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     @app.on_partitions_revoked.connect
     async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
         store.forget()  # the table is the truth after a rebalance
+        metrics.partitions_revoked()
 
     async def handle(batch: Sequence[EventT]) -> None:
         incoming = [
@@ -135,6 +137,13 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         for scenario, t_ms in scored.event_times_ms:
             metrics.latency.labels(scenario).observe(max(0.0, done - t_ms / 1000))
         metrics.batch_size.observe(len(batch))
+        for scenario, flags in scored.high_risk.items():
+            metrics.record_risk(scenario, flags)
+        last = {(e.message.topic, e.message.partition): e.message.offset for e in batch}
+        for (topic, partition), offset in last.items():
+            highwater = app.consumer.highwater(TP(topic, partition))
+            if highwater is not None:
+                metrics.record_lag(topic, partition, highwater - offset - 1)
 
     @app.agent(source, name="score")
     async def score(stream: faust.StreamT) -> None:

@@ -6,14 +6,17 @@ keeps ``rate()`` and absence alerts honest. No entity or event ids as labels.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from bankguard.rules import active_rules
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.scenarios import SCENARIOS
 
 REJECT_REASONS = ("malformed_json", "schema_violation")
-LATENCY_SLO_S = 0.1
+RECENT_EVENTS = 100  # the high-risk ratio's window, in scored events per scenario
+LATENCY_SLO_S = 0.1  # the "fast" bucket dashboards show; the paging SLO (p99 < 1 s) is in the alert rules
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, LATENCY_SLO_S, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -37,11 +40,20 @@ class WorkerMetrics:
         self.batch_size = Histogram("bankguard_batch_events", "Events per processed batch.",
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000), registry=registry)
         self.build = Info("bankguard_build", "Version of the running worker.", registry=registry)
+        self.high_risk_ratio = Gauge("bankguard_high_risk_ratio",
+                                     f"Share of high or critical events among the last {RECENT_EVENTS} scored.",
+                                     ["scenario"], registry=registry)
+        self.consumer_lag = Gauge("bankguard_consumer_lag", "Messages behind the end of the partitions this "
+                                  "worker consumes, by topic.", ["topic"], registry=registry)
+        self._recent = {scenario: deque(maxlen=RECENT_EVENTS) for scenario in SCENARIOS}
+        self._lag: dict[tuple[str, int], int] = {}
+        ProcessCollector(registry=registry)
         self.state_entities = Gauge("bankguard_state_entities", "Entities held in this worker's live state.",
                                     registry=registry)
         for scenario in SCENARIOS:
             self.events.labels(scenario)
             self.latency.labels(scenario)
+            self.high_risk_ratio.labels(scenario).set(0)
             for reason in REJECT_REASONS:
                 self.rejected.labels(scenario, reason)
 
@@ -52,3 +64,21 @@ class WorkerMetrics:
             for rule in active_rules(scenario, config):
                 for severity in SEVERITY_RANK:
                     self.alerts.labels(scenario, rule.id, severity)
+
+    def record_risk(self, scenario: str, high_risk: list[bool]) -> None:
+        recent = self._recent[scenario]
+        recent.extend(high_risk)
+        if recent:
+            self.high_risk_ratio.labels(scenario).set(sum(recent) / len(recent))
+
+    def record_lag(self, topic: str, partition: int, lag: int) -> None:
+        self._lag[(topic, partition)] = max(0, lag)
+        self.consumer_lag.labels(topic).set(sum(v for (t, _), v in self._lag.items() if t == topic))
+
+    def partitions_revoked(self) -> None:
+        """Forget what may now belong to another worker, so no stale value keeps an alert firing."""
+        self._lag.clear()
+        self.consumer_lag.clear()
+        for scenario, recent in self._recent.items():
+            recent.clear()
+            self.high_risk_ratio.labels(scenario).set(0)

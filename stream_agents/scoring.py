@@ -22,7 +22,7 @@ import orjson
 from bankguard.alerts import Detector, alert_record
 from bankguard.events import InvalidEvent, parse_event
 from bankguard.rules import Batch, evaluate, features_for
-from bankguard.rules.config import RulesConfig
+from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.stream_agents.state import StateStore, state_key
 
@@ -47,6 +47,7 @@ class Scored:
     state_writes: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
     event_times_ms: list[tuple[str, int]] = field(default_factory=list)
+    high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
 
 
 class StreamScorer:
@@ -90,7 +91,10 @@ class StreamScorer:
             events.append(event)
         out.valid[scenario] = len(rows)
         batch = Batch(scenario, {name: np.array(values) for name, values in columns.items()}, events=events)
-        for hit in evaluate(batch, config):
+        hits = evaluate(batch, config)
+        high_rows = {hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]}
+        out.high_risk.setdefault(scenario, []).extend(row in high_rows for row in range(len(events)))
+        for hit in hits:
             event = events[hit.row]
             record = alert_record(scenario=scenario, event=event,
                                   detector=Detector(kind="rule", id=hit.rule, version=hit.version),
