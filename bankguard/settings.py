@@ -8,6 +8,8 @@ runs the same code in production.
 
 from __future__ import annotations
 
+import os
+
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -93,3 +95,18 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process (CLI, worker) use these settings."""
+    return os.environ | {
+        "BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "BANKGUARD_KAFKA__SESSION_TIMEOUT_S": str(settings.kafka.session_timeout_s),
+        "BANKGUARD_TOPICS__PREFIX": settings.topics.prefix,
+        "BANKGUARD_TOPICS__PARTITIONS": str(settings.topics.partitions),
+        "BANKGUARD_WORKER__WEB_PORT": str(settings.worker.web_port),
+        "BANKGUARD_WORKER__DATA_DIR": str(settings.worker.data_dir),
+        "BANKGUARD_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
+        "BANKGUARD_RUN_DIR": str(settings.run_dir),
+        "PYTHONUNBUFFERED": "1",
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
@@ -15,7 +14,7 @@ from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
-from bankguard.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings
+from bankguard.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings, settings_env
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +37,6 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
     )
     ensure_topics(settings, bankguard_topics(settings))
     return settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment that makes a child process (CLI, worker) use these settings."""
-    return os.environ | {
-        "BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "BANKGUARD_KAFKA__SESSION_TIMEOUT_S": str(settings.kafka.session_timeout_s),
-        "BANKGUARD_TOPICS__PREFIX": settings.topics.prefix,
-        "BANKGUARD_TOPICS__PARTITIONS": str(settings.topics.partitions),
-        "BANKGUARD_WORKER__WEB_PORT": str(settings.worker.web_port),
-        "BANKGUARD_WORKER__DATA_DIR": str(settings.worker.data_dir),
-        "BANKGUARD_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
-        "BANKGUARD_RUN_DIR": str(settings.run_dir),
-        "PYTHONUNBUFFERED": "1",
-    }
 
 
 class RunningWorker:

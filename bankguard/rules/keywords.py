@@ -24,11 +24,17 @@ def matcher(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def find_keywords(words: tuple[str, ...], *texts: str | None) -> list[str]:
     """Keywords of ``words`` found in any of ``texts``, in list order, each once."""
-    pattern = matcher(words)
-    if pattern is None:
-        return []
     found: set[str] = set()
     for text in texts:
         if text:
-            found.update(match.group(0).lower() for match in pattern.finditer(text))
-    return [word for word in words if word.lower() in found]
+            found.update(_found_in(words, text))
+    return [word for word in words if word.lower() in found] if found else []
+
+
+@lru_cache(maxsize=65_536)
+def _found_in(words: tuple[str, ...], text: str) -> frozenset[str]:
+    """Lower-cased keywords in one text; cached, as memos and counterparties repeat a lot."""
+    pattern = matcher(words)
+    if pattern is None:
+        return frozenset()
+    return frozenset(match.group(0).lower() for match in pattern.finditer(text))

@@ -1,0 +1,203 @@
+"""Scoring pipeline speed: one real worker process against the embedded broker.
+
+Prints JSON with, from one run:
+- ``saturation``: events already on the topics (all nine scenarios, generated), a worker
+  started cold, scored events/s from its first to its last scored event;
+- ``latency``: events offered at a steady rate (default 2,000/s) with event time = send
+  time, one in ``--alert-every`` raising an alert (a keyword memo), and event→alert
+  latency measured by a downstream consumer of the alert topic: what a consumer of
+  alerts experiences;
+- ``baseline``: a raw confluent-kafka consume→produce passthrough of the same events, the
+  bound no Kafka worker beats, and the worker's ratio to it.
+
+    python benchmarks/pipeline.py [--events 200000] [--rate 2000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from bankguard.broker import EmbeddedBroker, free_port
+from bankguard.events import iso_times
+from bankguard.kafka import TopicSpec, bankguard_topics, client_config, ensure_topics, produce, producer_config
+from bankguard.monitoring import scrape_totals
+from bankguard.processes import ManagedProcess
+from bankguard.producers.publisher import ScenarioPublisher
+from bankguard.scenarios import SCENARIOS
+from bankguard.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings, settings_env
+from bankguard.topics import Topics
+
+
+def start_worker(settings: Settings, log: Path) -> tuple[ManagedProcess, str]:
+    worker = ManagedProcess("worker", [sys.executable, "-m", "bankguard", "worker"],
+                            log_path=log, env=settings_env(settings)).start()
+    url = f"http://127.0.0.1:{settings.worker.web_port}/metrics"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            scrape_totals(url, "bankguard_events", "scenario")
+            return worker, url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"worker did not start; see {log}")
+
+
+def scored(url: str) -> int:
+    return int(sum(scrape_totals(url, "bankguard_events", "scenario").values()))
+
+
+def saturation(settings: Settings, events: int, log: Path) -> dict:
+    report = ScenarioPublisher(settings, list(SCENARIOS), rate=10_000, seed=1, speed=0).run(max_events=events)
+    worker, url = start_worker(settings, log)
+    try:
+        first = last = None
+        seen = 0
+        deadline = time.monotonic() + 600
+        while seen < report.produced and time.monotonic() < deadline:
+            count = scored(url)
+            now = time.monotonic()
+            if count and first is None:
+                first, first_count = now, count
+            if count > seen:
+                seen, last = count, now
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    rate = (seen - first_count) / (last - first) if last and last > first else 0.0
+    return {"events": report.produced, "scored": seen, "scored_events_per_s": round(rate)}
+
+
+def passthrough(settings: Settings, events: int) -> float:
+    """Consume every scenario topic from the start and produce each record on: the baseline."""
+    topics = Topics(settings.topics.prefix)
+    target = f"{settings.topics.prefix}.passthrough"
+    ensure_topics(settings, [TopicSpec(target, settings.topics.partitions)])
+    consumer = Consumer(client_config(settings.kafka) | {
+        "group.id": "bench-passthrough", "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+    })
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                     for topic in topics.scenario_topics.values() for p in range(settings.topics.partitions)])
+    producer = Producer(producer_config(settings))
+    moved, started = 0, None
+    while moved < events:
+        batch = consumer.consume(1_000, timeout=5)
+        if not batch:
+            break
+        started = started or time.perf_counter()
+        for message in batch:
+            if message.error() is None:
+                produce(producer, target, message.value(), message.key())
+                moved += 1
+        producer.poll(0)
+    producer.flush(60)
+    consumer.close()
+    return moved / (time.perf_counter() - started)
+
+
+def latency(settings: Settings, rate: float, seconds: float, alert_every: int, log: Path) -> dict:
+    topics = Topics(settings.topics.prefix)
+    worker, url = start_worker(settings, log)
+    arrivals: dict[str, float] = {}
+    stop = threading.Event()
+
+    def read_alerts() -> None:
+        consumer = Consumer(client_config(settings.kafka) | {
+            "group.id": "bench-alerts", "enable.auto.commit": False, "fetch.wait.max.ms": 5,
+            "auto.offset.reset": "latest"})
+        consumer.assign([TopicPartition(topics.alerts, p, OFFSET_BEGINNING)
+                         for p in range(settings.topics.partitions)])
+        while not stop.is_set():
+            for message in consumer.consume(500, timeout=0.1):
+                if message.error() is None:
+                    alert = orjson.loads(message.value())
+                    arrivals.setdefault(alert["event_id"], time.time())
+        consumer.close()
+
+    reader = threading.Thread(target=read_alerts, daemon=True)
+    reader.start()
+    producer = Producer(producer_config(settings, **{"linger.ms": 1}))
+    sent: dict[str, float] = {}
+
+    def offer(i: int, alerting: bool, prefix: str = "lat") -> None:
+        now = time.time()
+        event = {"schema_version": 1, "event_id": f"{prefix}-{i}", "scenario": "aml_kyc",
+                 "entity_id": f"ACC-{i % 5000}", "event_time": iso_times(np.array([int(now * 1000)]))[0],
+                 "amount": 100.0, "currency": "CNY", "direction": "out", "channel": "wire",
+                 "source_country": "CN", "destination_country": "CN", "pep": False,
+                 "memo": "赌资" if alerting else "餐饮"}
+        if alerting and prefix == "lat":
+            sent[event["event_id"]] = int(now * 1000) / 1000
+        produce(producer, topics.scenario("aml_kyc"), orjson.dumps(event), event["entity_id"].encode(),
+                int(now * 1000))
+        producer.poll(0)
+
+    try:
+        for i in range(500):  # warm-up: the worker has joined its group and scored before timing
+            offer(i, False, prefix="warm")
+        producer.flush(30)
+        warm_deadline = time.monotonic() + 60
+        while scored(url) < 500 and time.monotonic() < warm_deadline:
+            time.sleep(0.1)
+        start, n = time.perf_counter(), int(rate * seconds)
+        for i in range(n):
+            while time.perf_counter() < start + i / rate:
+                time.sleep(0.0005)
+            offer(i, i % alert_every == 0)
+        offered = n / (time.perf_counter() - start)
+        producer.flush(30)
+        deadline = time.monotonic() + 30
+        while len(arrivals) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        reader.join(5)
+        worker.stop()
+    delays = np.array([arrivals[i] - sent[i] for i in sent if i in arrivals]) * 1000
+    return {"offered_events_per_s": round(offered), "events": n, "alerting_events": len(sent),
+            "alerts_received": len(delays), "p50_ms": round(float(np.percentile(delays, 50)), 1), "p99_ms": round(float(np.percentile(delays, 99)), 1),
+            "max_ms": round(float(delays.max()), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rate", type=float, default=2_000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--alert-every", type=int, default=20, help="One event in N raises an alert.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=free_port()) as broker:
+        def settings_for(prefix: str) -> Settings:
+            return Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
+                            topics=TopicSettings(prefix=prefix, partitions=6),
+                            worker=WorkerSettings(web_port=free_port(), data_dir=Path(tmp) / prefix),
+                            run_dir=Path(tmp) / prefix)
+        saturated = settings_for("bench-sat")
+        ensure_topics(saturated, bankguard_topics(saturated))
+        sat = saturation(saturated, args.events, Path(tmp) / "saturation.log")
+        baseline = passthrough(saturated, sat["events"])
+        paced = settings_for("bench-lat")
+        ensure_topics(paced, bankguard_topics(paced))
+        lat = latency(paced, args.rate, args.seconds, args.alert_every, Path(tmp) / "latency.log")
+    print(json.dumps({
+        "benchmark": "pipeline",
+        "saturation": sat,
+        "baseline_passthrough_events_per_s": round(baseline),
+        "ratio_to_passthrough": round(sat["scored_events_per_s"] / baseline, 3),
+        "latency": lat,
+        "targets": {"scored_events_per_s": 10_000, "p99_ms_at_2000_per_s": 100},
+        "meets_targets": sat["scored_events_per_s"] >= 10_000 and lat["p99_ms"] <= 100,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
