@@ -20,6 +20,8 @@ from rich.console import Console
 from typer.exceptions import TyperException
 
 from bankguard.dashboards.cli import app as dashboards_app
+from bankguard.models.cli import app as models_app
+from bankguard.models.cli import train as models_train
 from bankguard.errors import BankguardError
 from bankguard.scenarios import parse_scenarios
 from bankguard.settings import Settings, get_settings
@@ -39,6 +41,9 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(statements_app, name="statements")
 app.add_typer(rules_app, name="rules")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(models_app, name="models")
+app.command("train", help="Train the six models per scenario and the risk forecast (same as 'models train').")(
+    models_train)
 
 console = Console(stderr=True)
 

@@ -73,6 +73,15 @@ class WorkerSettings(BaseModel):
     data_dir: Path = Path(".bankguard/worker-data")
 
 
+class ModelSettings(BaseModel):
+    """The pretrained models the worker scores with (see ``bankguard train``)."""
+
+    enabled: bool = Field(True, description="Score with the champion and shadow models.")
+    dir: Path | None = Field(None, description="Artifacts directory (default: the shipped models/artifacts).")
+    shadows: bool = Field(True, description="Also score with the non-champion models (metrics only).")
+    forecast_interval_s: float = Field(60.0, gt=0, description="Interval the risk forecast closes (a minute).")
+
+
 class Settings(BaseSettings):
     """Root settings object; build it with :func:`get_settings`."""
 
@@ -85,6 +94,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     producer: ProducerSettings = ProducerSettings()
     worker: WorkerSettings = WorkerSettings()
+    models: ModelSettings = ModelSettings()
     run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
     rules_path: Path | None = Field(
         None, description="Rules YAML used until one is published on the control topic (default: built-in)."
@@ -107,6 +117,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "BANKGUARD_WORKER__WEB_PORT": str(settings.worker.web_port),
         "BANKGUARD_WORKER__DATA_DIR": str(settings.worker.data_dir),
         "BANKGUARD_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
+        "BANKGUARD_MODELS__ENABLED": str(settings.models.enabled).lower(),
+        "BANKGUARD_MODELS__FORECAST_INTERVAL_S": str(settings.models.forecast_interval_s),
         "BANKGUARD_RUN_DIR": str(settings.run_dir),
         "PYTHONUNBUFFERED": "1",
-    }
+    } | ({"BANKGUARD_MODELS__DIR": str(settings.models.dir)} if settings.models.dir else {})

@@ -13,6 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import aiohttp.web
 import faust
@@ -24,6 +25,9 @@ from bankguard.settings import KafkaSettings, Settings
 from bankguard.topics import Topics
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.stream_agents.metrics import WorkerMetrics
+
+if TYPE_CHECKING:
+    from bankguard.stream_agents.model_stage import ForecastStage, ModelStage
 from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink
@@ -104,7 +108,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     watcher.on_change = metrics.rules_changed
     watcher.on_reject = lambda raw, reason: _reject_rules(sink, topics, raw, reason, metrics)
     metrics.rules_changed(watcher.config)
-    scorer = StreamScorer(store, lambda: watcher.config)
+    models, forecast = load_models(settings, metrics)
+    scorer = StreamScorer(store, lambda: watcher.config, models)
 
     @app.on_partitions_revoked.connect
     async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
@@ -139,6 +144,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         metrics.batch_size.observe(len(batch))
         for scenario, flags in scored.high_risk.items():
             metrics.record_risk(scenario, flags)
+            if forecast is not None:
+                forecast.observe(scenario, flags)
         last = {(e.message.topic, e.message.partition): e.message.offset for e in batch}
         for (topic, partition), offset in last.items():
             highwater = app.consumer.highwater(TP(topic, partition))
@@ -159,6 +166,27 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
                                     headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
+
+
+def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage | None, ForecastStage | None]:
+    """The verified model artifacts, or nothing when models are disabled.
+
+    A missing, tampered or mismatched artifact raises here, before the worker joins its
+    group: it refuses to score with a model that does not match its features.
+    """
+    if not settings.models.enabled:
+        return None, None
+    from bankguard.models.arena import ArenaCollector
+    from bankguard.models.forecast import Forecaster
+    from bankguard.models.registry import default_dir
+    from bankguard.models.scoring import ModelScorer
+    from bankguard.stream_agents.model_stage import ForecastStage, ModelStage
+
+    root = settings.models.dir or default_dir()
+    stage = ModelStage(ModelScorer(root, shadows=settings.models.shadows), metrics)
+    metrics.registry.register(ArenaCollector(root))
+    forecast = ForecastStage(Forecaster(root), metrics, settings.models.forecast_interval_s)
+    return stage, forecast
 
 
 def _reject_rules(sink: BatchSink, topics: Topics, raw: bytes, reason: str, metrics: WorkerMetrics) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from bankguard.rules import active_rules
@@ -15,6 +17,7 @@ from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.scenarios import SCENARIOS
 
 REJECT_REASONS = ("malformed_json", "schema_violation")
+SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 RECENT_EVENTS = 100  # the high-risk ratio's window, in scored events per scenario
 LATENCY_SLO_S = 0.1  # the "fast" bucket dashboards show; the paging SLO (p99 < 1 s) is in the alert rules
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, LATENCY_SLO_S, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -45,6 +48,17 @@ class WorkerMetrics:
                                      ["scenario"], registry=registry)
         self.consumer_lag = Gauge("bankguard_consumer_lag", "Messages behind the end of the partitions this "
                                   "worker consumes, by topic.", ["topic"], registry=registry)
+        self.model_inference = Histogram("bankguard_model_inference_seconds",
+                                         "One model's ONNX run over one batch of one scenario.", ["model"],
+                                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+                                         registry=registry)
+        self.model_score = Histogram("bankguard_model_score", "Scores of the champion and shadow models.",
+                                     ["scenario", "model"], buckets=SCORE_BUCKETS, registry=registry)
+        self.model_agreement = Gauge("bankguard_model_agreement", "Share of the last batch's events on which "
+                                     "a model's decision matches the champion's.", ["scenario", "model"],
+                                     registry=registry)
+        self.risk_forecast = Gauge("bankguard_risk_forecast_ratio", "Forecast high-risk ratio over the next "
+                                   "horizon (minutes).", ["scenario", "horizon"], registry=registry)
         self._recent = {scenario: deque(maxlen=RECENT_EVENTS) for scenario in SCENARIOS}
         self._lag: dict[tuple[str, int], int] = {}
         ProcessCollector(registry=registry)
@@ -82,3 +96,17 @@ class WorkerMetrics:
         for scenario, recent in self._recent.items():
             recent.clear()
             self.high_risk_ratio.labels(scenario).set(0)
+
+    def record_models(self, scenario: str, champion: str, scores: dict[str, np.ndarray],
+                      thresholds: dict[str, float], seconds: dict[str, float]) -> None:
+        decided = scores[champion] >= thresholds[champion]
+        for model, values in scores.items():
+            histogram = self.model_score.labels(scenario, model)
+            for value in values.tolist():
+                histogram.observe(value)
+            self.model_agreement.labels(scenario, model).set(float(np.mean((values >= thresholds[model]) == decided)))
+            self.model_inference.labels(model).observe(seconds[model])
+
+    def record_forecast(self, scenario: str, forecast: dict[int, float]) -> None:
+        for horizon, ratio in forecast.items():
+            self.risk_forecast.labels(scenario, str(horizon)).set(ratio)

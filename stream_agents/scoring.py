@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -24,6 +25,9 @@ from bankguard.events import InvalidEvent, parse_event
 from bankguard.rules import Batch, evaluate, features_for
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.stream_agents.dead_letters import DeadLetter
+
+if TYPE_CHECKING:  # models are optional at import time: loading them pulls onnxruntime
+    from bankguard.stream_agents.model_stage import ModelStage
 from bankguard.stream_agents.state import StateStore, state_key
 
 
@@ -51,9 +55,12 @@ class Scored:
 
 
 class StreamScorer:
-    def __init__(self, state: StateStore, rules: Callable[[], RulesConfig]) -> None:
+    """Rules (and, when loaded, models) over each scenario's share of a batch."""
+
+    def __init__(self, state: StateStore, rules: Callable[[], RulesConfig], models: ModelStage | None = None) -> None:
         self.state = state
         self.rules = rules
+        self.models = models
 
     def score(self, messages: list[Incoming]) -> Scored:
         config = self.rules()
@@ -77,9 +84,10 @@ class StreamScorer:
 
     def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,
                         out: Scored) -> None:
-        features = features_for(scenario, config)
+        model_features = self.models.features(scenario) if self.models else ()
+        features = tuple({f.name: f for f in (*features_for(scenario, config), *model_features)}.values())
         columns: dict[str, list[float]] = {feature.name: [] for feature in features}
-        events = []
+        events, sequences = [], []
         for event, partition, offset in rows:
             out.event_times_ms.append((scenario, event["t_ms"]))
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
@@ -89,15 +97,29 @@ class StreamScorer:
             for name, value in state.observe(features, event, event["t_ms"]).items():
                 columns[name].append(value)
             events.append(event)
+            if model_features:
+                sequences.append(self.models.sequence(scenario, state, event))
         out.valid[scenario] = len(rows)
-        batch = Batch(scenario, {name: np.array(values) for name, values in columns.items()}, events=events)
+        arrays = {name: np.array(values) for name, values in columns.items()}
+        batch = Batch(scenario, arrays, events=events)
         hits = evaluate(batch, config)
-        high_rows = {hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]}
-        out.high_risk.setdefault(scenario, []).extend(row in high_rows for row in range(len(events)))
+        high = np.zeros(len(events), dtype=bool)
+        high[[hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]]] = True
+        if model_features and events:
+            model_alerts, flagged = self.models.score(scenario, events, arrays, sequences)
+            high |= flagged
+            for alert in model_alerts:
+                self._emit(out, scenario, events[alert.row], Detector(kind="model", id=alert.detector_id,
+                                                                      version=alert.version),
+                           alert.severity, alert.score, alert.reasons, alert.evidence, config.version)
+        out.high_risk.setdefault(scenario, []).extend(high.tolist())
         for hit in hits:
-            event = events[hit.row]
-            record = alert_record(scenario=scenario, event=event,
-                                  detector=Detector(kind="rule", id=hit.rule, version=hit.version),
-                                  severity=hit.severity, score=hit.score, reasons=hit.reasons,
-                                  evidence=hit.evidence, config_version=config.version)
-            out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, hit.rule, hit.severity))
+            self._emit(out, scenario, events[hit.row], Detector(kind="rule", id=hit.rule, version=hit.version),
+                       hit.severity, hit.score, hit.reasons, hit.evidence, config.version)
+
+    @staticmethod
+    def _emit(out: Scored, scenario: str, event: dict, detector: Detector, severity: str, score: float,
+              reasons: tuple[str, ...], evidence: dict, config_version: str) -> None:
+        record = alert_record(scenario=scenario, event=event, detector=detector, severity=severity, score=score,
+                              reasons=reasons, evidence=evidence, config_version=config_version)
+        out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, detector.id, severity))

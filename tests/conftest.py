@@ -14,7 +14,7 @@ from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
-from bankguard.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings, settings_env
+from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings, settings_env
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +27,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 @pytest.fixture
 def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
-    """Settings pointing at the session broker, with topics of this test's own."""
+    """Settings pointing at the session broker, with topics of this test's own.
+
+    Models are off, so rule tests see exactly the rules' alerts; model tests turn them on.
+    """
     prefix = f"t{uuid.uuid4().hex[:10]}"
     settings = Settings(
         kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers, session_timeout_s=6.0),
         topics=TopicSettings(prefix=prefix, partitions=3),
         worker=WorkerSettings(web_port=free_port(), data_dir=tmp_path / "worker-data"),
+        models=ModelSettings(enabled=False),
         run_dir=tmp_path / "run",
     )
     ensure_topics(settings, bankguard_topics(settings))

@@ -1,15 +1,18 @@
-"""The page an SRE gets: a high-risk burst in one scenario, through the real worker, a real
-Prometheus loading the committed rules and a real Alertmanager, to a webhook receiver."""
+"""What SREs see, through the real worker and producer, a real Prometheus loading the
+committed rules and a real Alertmanager: the page a high-risk burst raises, and every
+dashboard panel's query returning data."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import urllib.request
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+import urllib.parse
 from urllib.parse import urlparse
 
 import pytest
@@ -20,6 +23,8 @@ from bankguard.monitoring import (
     find_binary, prometheus_argv, prometheus_config, rule_files, write_yaml,
 )
 from bankguard.processes import ManagedProcess
+from bankguard.scenarios import SCENARIOS
+from bankguard.settings import ModelSettings, settings_env
 from scoring_helpers import event, send
 
 HOST = "127.0.0.1"
@@ -50,8 +55,28 @@ class WebhookReceiver:
                 if alert["labels"]["alertname"] == alertname and alert["status"] == "firing"]
 
 
+PRODUCER_PORT = free_port()
+
+
 @pytest.fixture
-def monitoring(worker, tmp_path: Path):
+def settings(settings):
+    """The whole pipeline: models on, the risk forecast closing every 5 s instead of a minute."""
+    return settings.model_copy(update={"models": ModelSettings(enabled=True, forecast_interval_s=5.0)})
+
+
+@pytest.fixture
+def producer(settings, tmp_path: Path):
+    """Generated traffic of all nine scenarios, with the producer's own metrics."""
+    process = ManagedProcess("producer", [
+        sys.executable, "-m", "bankguard", "produce", "--scenarios", "all", "--rate", "300", "--duration", "240",
+        "--seed", "4", "--no-progress", "--metrics-port", str(PRODUCER_PORT)],
+        log_path=tmp_path / "producer.log", env=settings_env(settings)).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def monitoring(worker, producer, tmp_path: Path):
     prometheus, alertmanager = find_binary(PROMETHEUS_BINARY), find_binary(*ALERTMANAGER_BINARIES)
     assert prometheus and alertmanager, "install them with scripts/install-monitoring.sh"
     webhook = WebhookReceiver()
@@ -64,7 +89,8 @@ def monitoring(worker, tmp_path: Path):
             log_path=tmp_path / "alertmanager.log").start(),
         ManagedProcess("prometheus", prometheus_argv(
             prometheus, write_yaml(tmp_path / "prom.yml", prometheus_config(
-                ScrapeTargets([urlparse(worker.metrics_url).netloc]), alertmanager=am_listen,
+                ScrapeTargets([urlparse(worker.metrics_url).netloc], [f"{HOST}:{PRODUCER_PORT}"]),
+                alertmanager=am_listen,
                 rule_files=rule_files(), scrape_interval_s=1)),
             tmp_path / "prom-data", prom_listen), log_path=tmp_path / "prometheus.log").start(),
     ]
@@ -80,14 +106,14 @@ def prometheus_alerts(url: str) -> list[dict]:
 
 def test_high_risk_burst_fires_for_that_scenario_only_and_reaches_the_webhook(settings, worker, monitoring):
     webhook, prometheus = monitoring
-    calm = [event("credit_card", f"CARD-{i}", i * SECOND) for i in range(150)]
-    # Gambling memos on 150 transfers: every one a high-severity keyword hit.
-    burst = [event("aml_kyc", f"ACC-{i}", i * SECOND, memo="赌资") for i in range(150)]
-    send(settings, calm + burst)
-    worker.wait_for("bankguard_events", lambda t: t.get("aml_kyc", 0) >= 150 and t.get("credit_card", 0) >= 150)
-
-    deadline = time.monotonic() + 150  # the rule's `for: 1m`, plus scrape, evaluation and grouping
+    worker.wait_for("bankguard_events", lambda t: all(t.get(s, 0) > 0 for s in SCENARIOS))
+    # A sustained burst amid the generated traffic: 50 transfers a second with gambling
+    # memos (each a high-severity keyword hit), longer than the rule's `for: 1m`.
+    deadline = time.monotonic() + 150  # `for: 1m`, plus scrape, evaluation and grouping
+    second = 0
     while time.monotonic() < deadline and not webhook.firing("BankGuardHighRiskRatio"):
+        send(settings, [event("aml_kyc", f"ACC-{second}-{i}", second * SECOND, memo="赌资") for i in range(50)])
+        second += 1
         time.sleep(1)
     paged = webhook.firing("BankGuardHighRiskRatio")
     assert paged, "no BankGuardHighRiskRatio notification reached the webhook"
@@ -96,3 +122,42 @@ def test_high_risk_burst_fires_for_that_scenario_only_and_reaches_the_webhook(se
     firing = [a for a in prometheus_alerts(prometheus)
               if a["labels"]["alertname"] == "BankGuardHighRiskRatio" and a["state"] == "firing"]
     assert [a["labels"]["scenario"] for a in firing] == ["aml_kyc"]
+
+
+DASHBOARDS = Path(__file__).parents[1] / "dashboards" / "grafana" / "json"
+#: What Grafana substitutes before it queries; `$__rate_interval` is at least 4 scrapes.
+GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__range": "5m", "$scenario": ".+", "$model": ".+"}
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    def panels(items: list[dict]):
+        for panel in items:
+            yield panel
+            yield from panels(panel.get("panels", []))
+
+    queries = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in panels(board["panels"]):
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for name, value in GRAFANA_VARIABLES.items():
+                    expr = expr.replace(name, value)
+                queries.append((board["uid"], panel["title"], expr))
+    return queries
+
+
+def query(prometheus: str, expr: str) -> list[dict]:
+    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["data"]["result"]
+
+
+def test_every_dashboard_panel_returns_data_from_the_running_pipeline(settings, worker, monitoring):
+    _, prometheus = monitoring
+    # Keyword hits make sure the rules panels have alerts to chart.
+    send(settings, [event("aml_kyc", f"ACC-{i}", i * SECOND, memo="赌资") for i in range(50)])
+    worker.wait_for("bankguard_events", lambda t: all(t.get(s, 0) > 0 for s in SCENARIOS))
+    time.sleep(20)  # several scrapes of every series (rates need two points), a few forecasts
+    empty = [(uid, title, expr) for uid, title, expr in panel_queries() if not query(prometheus, expr)]
+    assert not empty, "panels without data:\n" + "\n".join(f"{u} / {t}: {e}" for u, t, e in empty)

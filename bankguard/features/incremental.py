@@ -21,7 +21,7 @@ Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen v
 class EntityState:
     """The running state of one entity; ``to_json``/``from_json`` for the changelog."""
 
-    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset", "first_t")
+    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset", "first_t", "extras")
 
     def __init__(self) -> None:
         self.buckets: dict[str, dict[int, float]] = {}
@@ -30,6 +30,7 @@ class EntityState:
         self.pending: list[Contribution] = []
         self.offset: int | None = None  # input offset of the last event applied (replay guard)
         self.first_t: int | None = None  # time of the entity's first event
+        self.extras: dict[str, Any] = {}  # JSON state of other consumers (the models' sequence)
 
     # -- the stream's one call per event ------------------------------------------
     def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
@@ -101,6 +102,7 @@ class EntityState:
             "p": [list(c) for c in self.pending],
             "o": self.offset,
             "f": self.first_t,
+            "x": self.extras,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class EntityState:
         state.pending = [tuple(c) for c in data.get("p", [])]
         state.offset = data.get("o")
         state.first_t = data.get("f")
+        state.extras = data.get("x", {})
         return state
 
 

@@ -1,0 +1,148 @@
+"""``bankguard train`` end to end: data, six models, arena, artifacts, forecasters, report.
+
+One scenario at a time (memory stays at one dataset), each scenario's artifacts
+replaced as a whole so no stale model of an earlier run lingers beside new ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bankguard.errors import BankguardError
+from bankguard.models.arena import REPORT_VERSION, evaluate_model, load_report, write_report
+from bankguard.models.dataset import ScenarioDataset, build_dataset, config_for_records, load_records
+from bankguard.models.forecast import QUICK_FORECAST, ForecastConfig, build_forecasts
+from bankguard.models.registry import choose_champion, pins, sequence_signature, write_model
+from bankguard.models.sequences import SEQ_LEN, vector_width
+from bankguard.models.train import MODELS, PROFILES, Profile, TrainedModel, fit_rows, train_models
+
+Progress = Callable[[str], None]
+
+
+def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed: int,
+              metrics: dict[str, float], reference: np.ndarray) -> dict[str, Any]:
+    manifest: dict[str, Any] = {
+        "kind": "lstm" if model.name == "lstm" else "sklearn",
+        "inputs": {"input": [None, len(data.columns)]},
+        "output": "probability of fraud per row",
+        "threshold": model.threshold,
+        "validation_f1": model.val_f1,
+        "metrics": metrics,
+        "reference_row": [float(v) for v in reference],
+        "training": {
+            "profile": profile.name, "seed": seed, "seconds": model.train_seconds,
+            "fit_rows": int(len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed))),
+            "train_rows": int(len(data.split.train)), "validation_rows": int(len(data.split.val)),
+            "test_rows": int(len(data.split.test)), "params": model.params,
+            "export_max_abs_diff": model.export_max_abs_diff,
+            "data_hash": data.data_hash, "data_config": asdict(data.config), "data_source": data.source,
+        },
+    }
+    if model.name == "lstm":
+        manifest["inputs"]["seq"] = [None, SEQ_LEN, vector_width(data.scenario)]
+        manifest["sequence"] = sequence_signature(data.scenario)
+    return manifest
+
+
+def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int = 10,
+                   pinned: str | None = None, latency_repeats: int = 200,
+                   data: ScenarioDataset | None = None, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+    """Train, evaluate and write one scenario's models (all six unless ``models``
+    says otherwise); return its arena entry."""
+    started = time.perf_counter()
+    data = data or build_dataset(scenario, replace(profile.data, seed=seed))
+    built = time.perf_counter() - started
+    trained = train_models(data, profile, seed, models)
+    reference = np.median(data.X[data.split.train], axis=0)
+    results: dict[str, dict[str, Any]] = {}
+    manifests: dict[str, dict[str, Any]] = {}
+    for model in trained:
+        metrics = evaluate_model(model.onnx, model.threshold, data, k, latency_repeats)
+        metrics["train_seconds"] = model.train_seconds
+        metrics["threshold"] = model.threshold
+        results[model.name] = metrics
+        manifests[model.name] = _manifest(data, model, profile, seed, metrics, reference)
+    champion = choose_champion({name: manifests[name] for name in MODELS if name in manifests}, pinned)
+    folder = out / scenario
+    if folder.exists():
+        shutil.rmtree(folder)
+    for model in trained:
+        write_model(out, scenario, model.name, model.onnx, manifests[model.name])
+    test = data.split.test
+    return {
+        "base_rate": data.base_rate,
+        "test_rows": int(len(test)),
+        "test_positives": int(data.y[test].sum()),
+        "test_patterns": {str(k_): int(v) for k_, v in data.frame["pattern"].iloc[test].value_counts().items()},
+        "champion": champion,
+        "data_hash": data.data_hash,
+        "dataset_seconds": built,
+        "seconds": time.perf_counter() - started,
+        "models": results,
+    }
+
+
+def _previous_report(out: Path, k: int) -> dict[str, Any]:
+    try:
+        previous = load_report(out)
+    except BankguardError:
+        return {}
+    return previous if previous.get("format_version") == REPORT_VERSION and previous.get("k") == k else {}
+
+
+def recorded_dataset(scenario: str, events: Path, truth: Path, seed: int) -> ScenarioDataset:
+    """A dataset from recorded JSONL traffic (events + the truth topic's records)."""
+    records, patterns = load_records(events, truth, scenario)
+    return build_dataset(scenario, config_for_records(records, seed), records, patterns,
+                         source={"kind": "jsonl", "events": str(events), "truth": str(truth)})
+
+
+def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", seed: int = 7, k: int = 10,
+              forecast: bool = True, progress: Progress | None = None,
+              recorded: tuple[Path, Path] | None = None,
+              traffic: dict[str, int] | None = None) -> dict[str, Any]:
+    """Every scenario's arena plus the forecasters; writes ``arena.json`` and returns it.
+
+    ``recorded`` = (events JSONL, truth JSONL) trains on recorded traffic instead of the
+    generators (the forecasters still learn from generated traffic). ``traffic`` overrides
+    the profile's ``n_entities``/``events_per_day``: count and velocity features depend on
+    how many events an entity sees per day, so train at the density the stream will see."""
+    profile = PROFILES[profile_name]
+    if traffic:  # match the stream's per-entity density: n_entities and/or events_per_day
+        profile = replace(profile, data=replace(profile.data, **traffic))
+    started = time.perf_counter()
+    pinned = pins(out) if out.exists() else {}
+    report: dict[str, Any] = {"format_version": REPORT_VERSION, "profile": profile.name, "seed": seed, "k": k,
+                              "scenarios": {}}
+    previous = _previous_report(out, k)
+    repeats = 200 if profile.name == "full" else 30
+    for scenario in scenarios:
+        data = recorded_dataset(scenario, recorded[0], recorded[1], seed) if recorded else None
+        entry = train_scenario(scenario, profile, seed, out, k, pinned.get(scenario), repeats, data=data)
+        report["scenarios"][scenario] = entry | {"profile": profile.name, "seed": seed}
+        if progress:
+            best = entry["models"][entry["champion"]]
+            progress(f"{scenario}: champion {entry['champion']} PR-AUC {best['pr_auc']:.3f} "
+                     f"(base rate {entry['base_rate']:.4f}) in {entry['seconds']:.1f}s")
+    if forecast:
+        config: ForecastConfig = QUICK_FORECAST if profile.name == "quick" else ForecastConfig()
+        config = replace(config, seed=seed)
+        forecast_started = time.perf_counter()
+        report["forecast"] = build_forecasts(scenarios, out, config)
+        if progress:
+            progress(f"forecasters: {len(report['forecast'])} scenarios in {time.perf_counter() - forecast_started:.1f}s")
+    report["total_seconds"] = time.perf_counter() - started
+    # A partial run (--scenarios) keeps the other scenarios' entries of the last report.
+    kept = {s: e for s, e in previous.get("scenarios", {}).items() if s not in report["scenarios"]}
+    report["scenarios"] = {**kept, **report["scenarios"]}
+    if "forecast" in previous:
+        report["forecast"] = {**previous["forecast"], **report.get("forecast", {})}
+    write_report(out, report)
+    return report

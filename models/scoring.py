@@ -1,0 +1,216 @@
+"""Batch scoring for the stream worker: champion and shadow models, one ONNX run each.
+
+What the worker keeps per entity and passes in, per event of a Faust batch:
+- the raw event dict with ``t_ms`` added (as ``StreamScorer`` already does);
+- the window features of :func:`bankguard.models.features.window_features` for that
+  scenario, read from its ``EntityState.observe`` (same call as the rules' features;
+  the tuples can be merged, every model feature name starts with ``m_``);
+- the sequence from the entity's :class:`bankguard.models.sequences.SequenceBuffer`
+  (``buffer.push(event)`` returns it; ``to_json``/``from_json`` for the changelog);
+- optionally the counterparty's known fraud rate from a
+  :class:`bankguard.models.counterparty.CounterpartyRiskTracker` (zeros if omitted).
+
+:meth:`ModelScorer.score_batch` builds the model matrix once, runs every loaded model
+once on the whole batch, and explains only the champion's hits (leave-one-out on the
+ONNX model: each column set to its training median, one extra batched run), so the
+cost stays with the rare events that become alerts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bankguard.errors import BankguardError
+from bankguard.features.spec import Feature
+from bankguard.models.features import (
+    event_columns,
+    model_matrix,
+    scenario_features,
+    window_features,
+    window_matrix,
+)
+from bankguard.models.onnx_export import probabilities, session
+from bankguard.models.registry import (
+    MODELS,
+    ArtifactError,
+    choose_champion,
+    default_dir,
+    list_models,
+    load_model,
+    pins,
+)
+from bankguard.models.sequences import SEQ_LEN, vector_width
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One feature that pushed the champion's score up: its value and the score it added."""
+
+    feature: str
+    value: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class ModelHit:
+    """A champion score at or above its threshold, with the top contributing features."""
+
+    row: int
+    model: str
+    version: str  # the artifact's sha256 prefix: which model raised it
+    score: float
+    threshold: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass
+class BatchScores:
+    scenario: str
+    champion: str
+    scores: dict[str, np.ndarray]  # model -> P(fraud) per row (champion and shadows)
+    thresholds: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)  # model -> time of its run on the batch
+    hits: list[ModelHit] = field(default_factory=list)
+
+    @property
+    def champion_scores(self) -> np.ndarray:
+        return self.scores[self.champion]
+
+
+@dataclass
+class _Scenario:
+    champion: str
+    models: dict[str, Any]  # name -> onnxruntime session
+    thresholds: dict[str, float]
+    versions: dict[str, str]
+    reference: np.ndarray  # training medians, for leave-one-out reasons
+    columns: list[str]
+    sequence_models: set[str]
+
+
+class ModelScorer:
+    """Loads verified artifacts once; scores batches for the worker.
+
+    ``root`` defaults to :func:`bankguard.models.registry.default_dir`; ``shadows=False``
+    loads only the champion; ``pins`` maps scenario -> model to override the champion.
+    A missing, tampered or out-of-date artifact raises :class:`ArtifactError` here, at
+    start-up, never mid-stream.
+    """
+
+    def __init__(self, root: Path | None = None, scenarios: Sequence[str] | None = None,
+                 pins_override: Mapping[str, str] | None = None, shadows: bool = True, top_reasons: int = 3) -> None:
+        self.root = root or default_dir()
+        available = list_models(self.root)
+        wanted = list(scenarios) if scenarios is not None else sorted(available)
+        if not wanted:
+            raise ArtifactError(f"no model artifacts under {self.root}; run 'bankguard train'")
+        pinned = pins(self.root, pins_override)
+        self.top_reasons = top_reasons
+        self._scenarios: dict[str, _Scenario] = {}
+        for scenario in wanted:
+            names = [m for m in MODELS if m in available.get(scenario, [])]
+            if not names:
+                raise ArtifactError(f"no model artifacts for {scenario} under {self.root}")
+            loaded = {name: load_model(self.root, scenario, name) for name in names}
+            champion = choose_champion({n: m.manifest for n, m in loaded.items()}, pinned.get(scenario))
+            keep = names if shadows else [champion]
+            reference = np.asarray(loaded[champion].manifest.get("reference_row")
+                                   or np.zeros(len(scenario_features(scenario).columns)), dtype=np.float32)
+            self._scenarios[scenario] = _Scenario(
+                champion=champion,
+                models={n: session(loaded[n].onnx) for n in keep},
+                thresholds={n: loaded[n].threshold for n in keep},
+                versions={n: loaded[n].manifest["sha256"][:12] for n in keep},
+                reference=reference,
+                columns=scenario_features(scenario).columns,
+                sequence_models={n for n in keep if loaded[n].uses_sequences},
+            )
+
+    # -- what the worker asks once ----------------------------------------------------
+    @property
+    def scenarios(self) -> list[str]:
+        return list(self._scenarios)
+
+    def champion(self, scenario: str) -> str:
+        return self._scenarios[scenario].champion
+
+    def models(self, scenario: str) -> list[str]:
+        return list(self._scenarios[scenario].models)
+
+    @staticmethod
+    def window_features(scenario: str) -> tuple[Feature, ...]:
+        """The feature tuple to add to the scenario's ``EntityState`` updates."""
+        return window_features(scenario)
+
+    @staticmethod
+    def sequence_shape(scenario: str) -> tuple[int, int]:
+        return SEQ_LEN, vector_width(scenario)
+
+    # -- per batch ----------------------------------------------------------------------
+    def matrix(self, scenario: str, events: Sequence[Mapping[str, Any]],
+               features: Sequence[Mapping[str, float]], counterparty_rates: Sequence[float] | None = None) -> np.ndarray:
+        """The model matrix of a batch (what ``score_batch`` feeds every model)."""
+        spec = scenario_features(scenario)
+        if len(events) != len(features):
+            raise ValueError(f"{len(events)} events but {len(features)} feature rows")
+        rates = None if counterparty_rates is None else np.asarray(counterparty_rates, dtype=np.float64)
+        return model_matrix(spec, event_columns(spec, events), window_matrix(spec, features), rates)
+
+    def score_batch(self, scenario: str, events: Sequence[Mapping[str, Any]],
+                    features: Sequence[Mapping[str, float]] | np.ndarray,
+                    sequences: np.ndarray | Sequence[np.ndarray] | None = None,
+                    counterparty_rates: Sequence[float] | None = None, explain: bool = True) -> BatchScores:
+        """Scores of every loaded model for a batch of one scenario's events.
+
+        ``features``: per-event window feature dicts (from ``EntityState.observe``), or a
+        ready model matrix (n x columns). ``sequences``: (n, SEQ_LEN, width) or a list of
+        (SEQ_LEN, width) arrays from ``SequenceBuffer.push``; needed when a sequence
+        model is loaded. Returns probabilities per model and the champion's hits.
+        """
+        state = self._scenarios.get(scenario)
+        if state is None:
+            raise BankguardError(f"no models loaded for scenario {scenario!r}")
+        X = (np.ascontiguousarray(features, dtype=np.float32) if isinstance(features, np.ndarray)
+             else self.matrix(scenario, events, features, counterparty_rates))
+        if X.ndim != 2 or X.shape[1] != len(state.columns):
+            raise ValueError(f"{scenario}: feature matrix has shape {X.shape}, models read {len(state.columns)} columns")
+        seq = None
+        if state.sequence_models:
+            if sequences is None:
+                raise ValueError(f"{scenario}: the loaded models include a sequence model; pass sequences")
+            seq = np.ascontiguousarray(np.asarray(sequences, dtype=np.float32).reshape(len(X), *self.sequence_shape(scenario)))
+        scores, seconds = {}, {}
+        for name, sess in state.models.items():
+            started = time.perf_counter()
+            scores[name] = probabilities(sess, X, seq if name in state.sequence_models else None)
+            seconds[name] = time.perf_counter() - started
+        result = BatchScores(scenario, state.champion, scores, dict(state.thresholds), seconds)
+        if explain:
+            result.hits = self._explain(state, X, seq, scores[state.champion])
+        return result
+
+    def _explain(self, state: _Scenario, X: np.ndarray, seq: np.ndarray | None, scores: np.ndarray) -> list[ModelHit]:
+        champion = state.champion
+        threshold = state.thresholds[champion]
+        rows = np.flatnonzero(scores >= threshold)
+        if len(rows) == 0:
+            return []
+        n_cols = X.shape[1]
+        probes = np.repeat(X[rows], n_cols, axis=0)  # hit-major: row r, column j at r*n_cols + j
+        cols = np.tile(np.arange(n_cols), len(rows))
+        probes[np.arange(len(probes)), cols] = state.reference[cols]
+        probe_seq = np.repeat(seq[rows], n_cols, axis=0) if seq is not None and champion in state.sequence_models else None
+        without = probabilities(state.models[champion], probes, probe_seq).reshape(len(rows), n_cols)
+        deltas = scores[rows][:, None] - without
+        hits = []
+        for i, row in enumerate(rows.tolist()):
+            top = [j for j in np.argsort(-deltas[i], kind="stable")[: self.top_reasons] if deltas[i, j] > 0]
+            hits.append(ModelHit(row, champion, state.versions[champion], float(scores[row]), threshold,
+                                 tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j])) for j in top)))
+        return hits

@@ -1,0 +1,185 @@
+"""Per-event vectors and each entity's last-N sequence, for the LSTM.
+
+The LSTM reads the entity's last ``SEQ_LEN`` events (the current one last, older
+steps zero-padded at the front), each as a small vector from :func:`event_vector`:
+scaled log amount, time since the entity's previous event, and a few categorical
+codes and scaled numbers per scenario. The trainer builds every sequence from the
+same function the stream calls, and :class:`SequenceBuffer` is the stream's state
+(last vectors + last event time); a test holds the batch and stream paths equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SEQ_LEN = 16
+Event = Mapping[str, Any]
+Part = Callable[[Event], list[float]]
+
+
+def _onehot(field: str, vocab: tuple[str, ...]) -> Part:
+    index = {value: i for i, value in enumerate(vocab)}
+
+    def part(event: Event) -> list[float]:
+        out = [0.0] * len(vocab)
+        i = index.get(str(event.get(field)))
+        if i is not None:
+            out[i] = 1.0
+        return out
+
+    part.width = len(vocab)  # type: ignore[attr-defined]
+    return part
+
+
+def _scaled(field: str, scale: float, log: bool = False) -> Part:
+    def part(event: Event) -> list[float]:
+        value = event.get(field)
+        if value is None or isinstance(value, str):
+            return [0.0]
+        x = float(value)
+        if math.isnan(x):
+            return [0.0]
+        return [math.log1p(abs(x)) / scale if log else x / scale]
+
+    part.width = 1  # type: ignore[attr-defined]
+    return part
+
+
+def _flag(test: Callable[[Event], bool]) -> Part:
+    def part(event: Event) -> list[float]:
+        return [1.0 if test(event) else 0.0]
+
+    part.width = 1  # type: ignore[attr-defined]
+    return part
+
+
+def _near_line(event: Event) -> bool:
+    amount = event.get("amount")
+    return amount is not None and 45_000 <= abs(float(amount)) < 50_000
+
+
+# Per scenario: the few fields the order of events makes telling.
+PARTS: dict[str, tuple[Part, ...]] = {
+    "enterprise_loan": (_scaled("debt_ratio", 5.0), _scaled("credit_score", 850.0),
+                        _flag(lambda e: not e.get("collateral_value")),
+                        _scaled("annual_revenue", 20.0, log=True)),
+    "credit_card": (_onehot("transaction_type", ("purchase", "cash_advance", "balance_transfer")),
+                    _onehot("device_type", ("mobile", "desktop", "tablet")),
+                    _onehot("merchant_category", ("5999", "5732", "5944", "5816", "4829", "6011")),
+                    _flag(lambda e: e.get("country") == "CN")),
+    "forex_trading": (_flag(lambda e: e.get("side") == "buy"),
+                      _onehot("currency_pair", ("USD/EUR", "USD/JPY", "GBP/USD")),
+                      _onehot("memo", ("client flow", "hedge", "spot", "rebalance", "stop loss"))),
+    "wealth_product": (_onehot("product_type", ("bond", "fund", "stock", "crypto")),
+                       _scaled("product_risk_level", 5.0), _onehot("channel", ("branch", "online", "advisor")),
+                       _flag(lambda e: "switch from" in str(e.get("memo") or ""))),
+    "atm_netbank": (_onehot("action", ("login", "withdrawal", "transfer", "balance_inquiry")),
+                    _flag(lambda e: e.get("success") is True), _scaled("login_attempts", 10.0),
+                    _onehot("access_method", ("ATM", "Netbank", "MobileApp")),
+                    _flag(lambda e: e.get("country") == "CN")),
+    "interbank_derivatives": (_onehot("derivative_type", ("swap", "option", "future", "loan")),
+                              _scaled("interest_rate", 10.0), _scaled("tenor_days", 8.0, log=True),
+                              _flag(lambda e: e.get("currency") == "USD")),
+    "aml_kyc": (_flag(lambda e: e.get("direction") == "in"),
+                _onehot("channel", ("wire", "cash", "card", "internal", "statement")),
+                _flag(_near_line), _flag(lambda e: e.get("destination_country") not in (None, "CN")),
+                _flag(lambda e: e.get("pep") is True)),
+    "insurance_claims": (_onehot("claim_type", ("health", "auto", "property", "life")),
+                         _scaled("prior_claims", 20.0)),
+    "cyber_security": (_onehot("threat_type", ("phishing", "malware", "ddos", "insider")),
+                       _onehot("detector", ("ids", "edr", "email_gateway", "dlp", "waf")),
+                       _scaled("severity_score", 10.0), _scaled("systems_affected", 5.0, log=True),
+                       _scaled("bytes_out", 20.0, log=True)),
+}
+COMMON_WIDTH = 4  # log amount, has amount, log gap, first event
+
+
+def vector_width(scenario: str) -> int:
+    return COMMON_WIDTH + sum(part.width for part in PARTS[scenario])  # type: ignore[attr-defined]
+
+
+def event_vector(event: Event, prev_t_ms: int | None) -> np.ndarray:
+    """One event as the LSTM's step input (float32), given the entity's previous event time.
+
+    ``event`` needs ``scenario`` and ``t_ms``; ``prev_t_ms`` is None for the first event.
+    """
+    amount = event.get("amount")
+    if amount is not None and math.isnan(float(amount)):
+        amount = None
+    values = [math.log1p(abs(float(amount))) / 15.0 if amount is not None else 0.0,
+              0.0 if amount is None else 1.0]
+    if prev_t_ms is None:
+        values += [0.0, 1.0]
+    else:
+        gap_s = max(0.0, (int(event["t_ms"]) - int(prev_t_ms)) / 1000.0)
+        values += [math.log1p(gap_s) / 16.0, 0.0]
+    for part in PARTS[event["scenario"]]:
+        values += part(event)
+    return np.asarray(values, dtype=np.float32)
+
+
+class SequenceBuffer:
+    """One entity's sequence state in the stream: the last ``SEQ_LEN`` vectors and time."""
+
+    __slots__ = ("vectors", "last_t_ms")
+
+    def __init__(self) -> None:
+        self.vectors: list[list[float]] = []
+        self.last_t_ms: int | None = None
+
+    def push(self, event: Event) -> np.ndarray:
+        """Add the event; return its sequence (``SEQ_LEN`` x width, current event last)."""
+        vector = event_vector(event, self.last_t_ms)
+        self.vectors.append(vector.tolist())
+        del self.vectors[:-SEQ_LEN]
+        self.last_t_ms = int(event["t_ms"])
+        out = np.zeros((SEQ_LEN, len(vector)), dtype=np.float32)
+        out[SEQ_LEN - len(self.vectors):] = np.asarray(self.vectors, dtype=np.float32)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.vectors, "t": self.last_t_ms}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SequenceBuffer:
+        buffer = cls()
+        buffer.vectors = [list(map(float, row)) for row in data.get("v", [])]
+        buffer.last_t_ms = data.get("t")
+        return buffer
+
+
+def build_sequences(events: pd.DataFrame, records: list[dict[str, Any]] | None = None) -> np.ndarray:
+    """Every event's sequence, as the stream would have built it in event-time order.
+
+    ``events`` needs ``entity_id``, ``t_ms`` and ``scenario`` (one scenario); ties keep
+    row order, like the stream receiving them in that order. Returns (n, SEQ_LEN, width).
+    """
+    n = len(events)
+    scenario = str(events["scenario"].iloc[0]) if n else "credit_card"
+    width = vector_width(scenario)
+    if n == 0:
+        return np.zeros((0, SEQ_LEN, width), dtype=np.float32)
+    entity = pd.factorize(events["entity_id"])[0].astype(np.int64)
+    times = events["t_ms"].to_numpy(np.int64)
+    order = np.lexsort((np.arange(n), times, entity))
+    same = np.r_[False, entity[order][1:] == entity[order][:-1]]
+    prev_t = np.r_[0, times[order][:-1]]
+    rows = records if records is not None else events.to_dict("records")
+    vectors = np.empty((n, width), dtype=np.float32)
+    for k, row in enumerate(order.tolist()):
+        vectors[k] = event_vector(rows[row], int(prev_t[k]) if same[k] else None)
+    # position of each sorted row within its entity's run
+    run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
+    position = np.arange(n) - run_start
+    out_sorted = np.zeros((n, SEQ_LEN, width), dtype=np.float32)
+    for lag in range(SEQ_LEN):
+        valid = position >= lag
+        out_sorted[valid, SEQ_LEN - 1 - lag] = vectors[np.flatnonzero(valid) - lag]
+    out = np.empty_like(out_sorted)
+    out[order] = out_sorted
+    return out

@@ -1,0 +1,114 @@
+"""The models in the worker: champion alerts, shadow scores, the risk forecast.
+
+Per Faust batch and scenario, the champion and its shadows score every event in one
+ONNX run each, from the same entity state the rules read (window features plus the
+entity's last events as a sequence). Only the champion raises alerts; the shadows'
+scores and their agreement with the champion are metrics, so a challenger can be
+judged on live traffic before it is promoted. Alerts carry the features that pushed
+the champion's score up as evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bankguard.features.incremental import EntityState
+from bankguard.features.spec import Feature
+from bankguard.models.forecast import Forecaster
+from bankguard.models.features import event_columns, model_matrix, scenario_features
+from bankguard.models.scoring import ModelHit, ModelScorer
+from bankguard.models.sequences import SequenceBuffer
+from bankguard.stream_agents.metrics import WorkerMetrics
+
+SEQUENCE_KEY = "seq"  # the entity state's extra holding the model's sequence buffer
+#: A model alert's severity from its probability: a hit just over the champion's (max-F1)
+#: threshold is worth a look, not a high-risk event.
+SEVERITY_FLOORS = ((0.95, "critical"), (0.8, "high"), (0.0, "medium"))
+
+
+@dataclass(frozen=True)
+class ModelAlert:
+    row: int
+    detector_id: str
+    version: str
+    severity: str
+    score: float
+    reasons: tuple[str, ...]
+    evidence: dict[str, Any]
+
+
+class ModelStage:
+    """Wraps a loaded :class:`ModelScorer` for the worker's batches."""
+
+    def __init__(self, scorer: ModelScorer, metrics: WorkerMetrics | None = None) -> None:
+        self.scorer = scorer
+        self.metrics = metrics
+
+    def features(self, scenario: str) -> tuple[Feature, ...]:
+        return self.scorer.window_features(scenario) if scenario in self.scorer.scenarios else ()
+
+    def sequence(self, scenario: str, state: EntityState, event: dict[str, Any]) -> np.ndarray | None:
+        """Push the event into the entity's sequence (kept in its state) and return it."""
+        if scenario not in self.scorer.scenarios:
+            return None
+        buffer = SequenceBuffer.from_json(state.extras.get(SEQUENCE_KEY, {}))
+        sequence = buffer.push(event)
+        state.extras[SEQUENCE_KEY] = buffer.to_json()
+        return sequence
+
+    def score(self, scenario: str, events: list[dict[str, Any]], windows: dict[str, np.ndarray],
+              sequences: Sequence[np.ndarray]) -> tuple[list[ModelAlert], np.ndarray]:
+        """Champion alerts for the batch, and which events the champion scored high-risk."""
+        if scenario not in self.scorer.scenarios or not events:
+            return [], np.zeros(len(events), dtype=bool)
+        spec = scenario_features(scenario)
+        matrix = model_matrix(spec, event_columns(spec, events), windows)
+        result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences))
+        champion = result.champion
+        flagged = result.champion_scores >= max(result.thresholds[champion], SEVERITY_FLOORS[1][0])
+        if self.metrics is not None:
+            self.metrics.record_models(scenario, champion, result.scores, result.thresholds, result.seconds)
+        return [self._alert(hit) for hit in result.hits], flagged
+
+    @staticmethod
+    def _alert(hit: ModelHit) -> ModelAlert:
+        reasons = tuple(f"{reason.feature} = {reason.value:,.4g} raised the score by {reason.delta:.2f}"
+                        for reason in hit.reasons)
+        evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4),
+                    "top_features": {reason.feature: round(reason.value, 6) for reason in hit.reasons}}
+        severity = next(name for floor, name in SEVERITY_FLOORS if hit.score >= floor)
+        return ModelAlert(hit.row, f"model:{hit.model}", hit.version, severity, min(1.0, hit.score),
+                          (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f})", *reasons), evidence)
+
+
+class ForecastStage:
+    """Closes each scenario's high-risk ratio per interval (a minute, as the forecaster was
+    trained) and publishes the forecast of the next horizons from the closed intervals."""
+
+    def __init__(self, forecaster: Forecaster, metrics: WorkerMetrics, interval_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.forecaster = forecaster
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.clock = clock
+        self._opened = clock()
+        self._counts: dict[str, list[int]] = {}
+
+    def observe(self, scenario: str, high_risk: list[bool]) -> None:
+        if self.clock() - self._opened >= self.interval_s:
+            self._close()
+        counts = self._counts.setdefault(scenario, [0, 0])
+        counts[0] += sum(high_risk)
+        counts[1] += len(high_risk)
+
+    def _close(self) -> None:
+        for scenario, (high, total) in self._counts.items():
+            if total and scenario in self.forecaster.sessions:
+                self.metrics.record_forecast(scenario, self.forecaster.update(scenario, high / total))
+        self._counts.clear()
+        self._opened = self.clock()

@@ -1,0 +1,105 @@
+"""The arena's measures agree with scikit-learn's own functions and a brute-force check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, f1_score, roc_auc_score
+
+from bankguard.features.spec import DAY_MS
+from bankguard.models.metrics import (
+    accuracy_at,
+    best_f1_threshold,
+    daily_cp_at_k,
+    evaluate,
+    f1_at,
+    pr_auc,
+    recall_at_fpr,
+    roc_auc,
+)
+
+
+def imbalanced(seed: int, n: int = 3_000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.03).astype(int)
+    score = np.round(rng.normal(0, 1, n) + 1.5 * y, 2)  # rounded: ties happen
+    return y, score
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ranking_measures_match_sklearn(seed):
+    y, score = imbalanced(seed)
+    assert pr_auc(y, score) == pytest.approx(average_precision_score(y, score))
+    assert roc_auc(y, score) == pytest.approx(roc_auc_score(y, score))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_recall_at_fixed_fpr_is_the_best_threshold_within_the_budget(seed):
+    y, score = imbalanced(seed)
+    best = 0.0
+    for threshold in np.unique(score):
+        tn, fp, fn, tp = confusion_matrix(y, score >= threshold, labels=[0, 1]).ravel()
+        if fp / (fp + tn) <= 0.01:
+            best = max(best, tp / (tp + fn))
+    assert recall_at_fpr(y, score, 0.01) == pytest.approx(best)
+
+
+def test_recall_at_fpr_on_a_hand_checked_example():
+    # 100 negatives, so a 1% FPR budget allows exactly one false positive.
+    y = np.array([1, 1, 1, 1] + [0] * 100)
+    score = np.array([0.95, 0.92, 0.5, 0.1] + [0.9, 0.3] + [0.0] * 98)
+    # threshold 0.5: tp=3, fp=1 (fpr 0.01) -> recall 0.75; any lower threshold has fp=2
+    assert recall_at_fpr(y, score, 0.01) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_threshold_measures_match_sklearn(seed):
+    y, score = imbalanced(seed)
+    threshold, f1 = best_f1_threshold(y, score)
+    assert f1 == pytest.approx(f1_score(y, score >= threshold))
+    brute = max(f1_score(y, score >= t) for t in np.unique(score))
+    assert f1 == pytest.approx(brute)
+    for t in (threshold, 0.0, 1.0):
+        assert f1_at(y, score, t) == pytest.approx(f1_score(y, score >= t, zero_division=0))
+        assert accuracy_at(y, score, t) == pytest.approx(accuracy_score(y, score >= t))
+
+
+def brute_cp_at_k(entity, t_ms, y, score, k):
+    frame = pd.DataFrame({"entity": entity, "day": np.asarray(t_ms) // DAY_MS, "y": y, "score": score})
+    per = frame.groupby(["day", "entity"]).agg(score=("score", "max"), bad=("y", "max")).reset_index()
+    shares = []
+    for _, day in per.groupby("day"):
+        top = day.sort_values(["score", "entity"], ascending=[False, True], kind="stable").head(k)
+        shares.append(top["bad"].mean())
+    return float(np.mean(shares))
+
+
+def test_daily_cp_at_k_on_a_hand_checked_example():
+    entity = np.array(["a", "a", "b", "c", "d", "a", "b", "c"])
+    day = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    y = np.array([0, 1, 0, 1, 0, 0, 0, 1])
+    score = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.5, 0.9, 0.1])
+    # day 0: entity max scores a=0.9 (bad), b=0.8, d=0.7, c=0.2 (bad): top 2 = a, b -> 1/2
+    # day 1: b=0.9, a=0.5, c=0.1 (bad): top 2 = b, a -> 0/2
+    assert daily_cp_at_k(entity, day * DAY_MS, y, score, k=2) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_daily_cp_at_k_matches_brute_force(k):
+    rng = np.random.default_rng(k)
+    n = 2_000
+    entity = rng.choice([f"E{i}" for i in range(60)], n)
+    t_ms = rng.integers(0, 7 * DAY_MS, n)
+    y = (rng.random(n) < 0.05).astype(int)
+    score = np.round(rng.random(n) + y * 0.3, 3)
+    assert daily_cp_at_k(entity, t_ms, y, score, k) == pytest.approx(brute_cp_at_k(entity, t_ms, y, score, k))
+
+
+def test_evaluate_reports_every_measure():
+    y, score = imbalanced(4)
+    entity = np.array([f"E{i % 50}" for i in range(len(y))])
+    t_ms = np.arange(len(y)) * 600_000
+    result = evaluate(y, score, 1.0, entity, t_ms, k=10)
+    assert set(result) == {"pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "cp_at_10", "base_rate"}
+    assert result["base_rate"] == pytest.approx(y.mean())
