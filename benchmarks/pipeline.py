@@ -34,7 +34,7 @@ from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.scenarios import SCENARIOS
-from bankguard.settings import KafkaSettings, Settings, TopicSettings, WorkerSettings, settings_env
+from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings, settings_env
 from bankguard.topics import Topics
 
 
@@ -173,6 +173,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=2_000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--models", action="store_true", help="Score with the models too (default: rules only).")
     parser.add_argument("--alert-every", type=int, default=20, help="One event in N raises an alert.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=free_port()) as broker:
@@ -180,6 +181,7 @@ def main() -> None:
             return Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
                             topics=TopicSettings(prefix=prefix, partitions=6),
                             worker=WorkerSettings(web_port=free_port(), data_dir=Path(tmp) / prefix),
+                            models=ModelSettings(enabled=args.models),
                             run_dir=Path(tmp) / prefix)
         saturated = settings_for("bench-sat")
         ensure_topics(saturated, bankguard_topics(saturated))
@@ -190,6 +192,7 @@ def main() -> None:
         lat = latency(paced, args.rate, args.seconds, args.alert_every, Path(tmp) / "latency.log")
     print(json.dumps({
         "benchmark": "pipeline",
+        "models": args.models,
         "saturation": sat,
         "baseline_passthrough_events_per_s": round(baseline),
         "ratio_to_passthrough": round(sat["scored_events_per_s"] / baseline, 3),

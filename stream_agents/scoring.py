@@ -61,6 +61,7 @@ class StreamScorer:
         self.state = state
         self.rules = rules
         self.models = models
+        self._feature_cache: dict[tuple[str, int], tuple[RulesConfig, tuple]] = {}
 
     def score(self, messages: list[Incoming]) -> Scored:
         config = self.rules()
@@ -82,10 +83,19 @@ class StreamScorer:
         out.state_writes = self.state.drain_writes()
         return out
 
+    def _features(self, scenario: str, config: RulesConfig, model_features: tuple) -> tuple:
+        """The rules' and models' features of a scenario, one stable tuple per config."""
+        key = (scenario, id(config))
+        cached = self._feature_cache.get(key)
+        if cached is None or cached[0] is not config:
+            merged = {f.name: f for f in (*features_for(scenario, config), *model_features)}
+            cached = self._feature_cache[key] = (config, tuple(merged.values()))
+        return cached[1]
+
     def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,
                         out: Scored) -> None:
         model_features = self.models.features(scenario) if self.models else ()
-        features = tuple({f.name: f for f in (*features_for(scenario, config), *model_features)}.values())
+        features = self._features(scenario, config, model_features)
         columns: dict[str, list[float]] = {feature.name: [] for feature in features}
         events, sequences = [], []
         for event, partition, offset in rows:

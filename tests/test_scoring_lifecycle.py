@@ -44,7 +44,7 @@ def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp
         # Whatever was committed before the kill (a rebalance commits too) is not redelivered,
         # so wait for the new events' alerts rather than for a count.
         wanted = {e["event_id"] for e in second_large}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             alerts = [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts,
                                                                  idle_s=1.0)]

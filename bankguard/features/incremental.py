@@ -119,14 +119,42 @@ class EntityState:
 
 
 def _contributions(features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> list[Contribution]:
+    """What the event adds to each feature; features that count the same thing (same
+    conditions, value and aggregate, other windows) share one evaluation."""
     out: list[Contribution] = []
+    windows, since_last = _plan(features)
+    for representative, members in windows:
+        amount = representative.contribution(event)
+        if amount is not None:
+            out.extend((name, t_ms // bucket_ms, amount) for name, bucket_ms in members)
+    for feature in since_last:
+        key = event.get(feature.field)
+        if key is not None:
+            out.append((feature.name, key, None))
+    return out
+
+
+Plan = tuple[list[tuple[WindowFeature, list[tuple[str, int]]]], list[SinceLast]]
+_plans: dict[int, tuple[tuple[Feature, ...], Plan]] = {}
+
+
+def _plan(features: tuple[Feature, ...]) -> Plan:
+    """The grouping of a feature tuple, cached by identity (hashing the tuple per event
+    would cost more than the grouping saves)."""
+    cached = _plans.get(id(features))
+    if cached is not None and cached[0] is features:
+        return cached[1]
+    if len(_plans) > 64:
+        _plans.clear()
+    plan = _group(features)
+    _plans[id(features)] = (features, plan)
+    return plan
+
+
+def _group(features: tuple[Feature, ...]) -> Plan:
+    groups: dict[tuple, tuple[WindowFeature, list[tuple[str, int]]]] = {}
     for feature in features:
         if isinstance(feature, WindowFeature):
-            amount = feature.contribution(event)
-            if amount is not None:
-                out.append((feature.name, t_ms // feature.bucket_ms, amount))
-        elif isinstance(feature, SinceLast):
-            key = event.get(feature.field)
-            if key is not None:
-                out.append((feature.name, key, None))
-    return out
+            key = (feature.where, feature.value, feature.agg == "sumsq")
+            groups.setdefault(key, (feature, []))[1].append((feature.name, feature.bucket_ms))
+    return list(groups.values()), [f for f in features if isinstance(f, SinceLast)]
