@@ -4,38 +4,21 @@ schema."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import replace
 from statistics import median
 
 import orjson
 import pytest
 
 from bankguard.events import parse_event
-from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from episode_helpers import recording, episodes
+from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.enterprise_loan import EnterpriseLoanGenerator
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
-Plan = Callable[[int, int], list[tuple[int, Event]]]
 
 
-class Recorded(EnterpriseLoanGenerator):
-    """Remembers the episode of each pattern event: the stream only carries the pattern name,
-    and two episodes may hit the same company at once."""
-
-    def patterns(self) -> list[Pattern]:
-        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
-        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
-
-    def _recording(self, plan: Plan) -> Plan:
-        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
-            planned = plan(entity, t0)
-            for offset, fields in planned:
-                key = self.entity_ids[fields.get("_entity", entity)]
-                self.episode[(key, t0 + max(0, offset))] = (entity, t0)
-            return planned
-        return recorded
+Recorded = recording(EnterpriseLoanGenerator)
 
 
 Generated = tuple[Recorded, list[Emitted]]
@@ -65,13 +48,6 @@ def background_by_company(rows: list[Emitted]) -> dict[str, list[Event]]:
     return out
 
 
-def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
-    g, rows = generated
-    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == name:
-            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
-    return list(out.values())
 
 
 def test_every_event_validates(rows: list[Emitted]) -> None:

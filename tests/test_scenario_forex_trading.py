@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import replace
+from collections import defaultdict
 from statistics import median
 
 import orjson
 import pytest
 
 from bankguard.events import parse_event
-from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from episode_helpers import recording, busy, episodes
+from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.forex_trading import ForexTradingGenerator
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
 DAY = 1_440 * MINUTE
 USD_PER_BASE = {"USD": 1.0, "GBP": 1.27}
-Plan = Callable[[int, int], list[tuple[int, Event]]]
 
 
-class Recorded(ForexTradingGenerator):
-    """Remembers the episode of each pattern event: the stream only carries the pattern name,
-    and two episodes may hit the same trader at once."""
-
-    def patterns(self) -> list[Pattern]:
-        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
-        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
-
-    def _recording(self, plan: Plan) -> Plan:
-        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
-            planned = plan(entity, t0)
-            for offset, fields in planned:
-                self.episode[(self.entity_ids[entity], t0 + max(0, offset))] = (entity, t0)
-            return planned
-        return recorded
+Recorded = recording(ForexTradingGenerator)
 
 
 Generated = tuple[Recorded, list[Emitted]]
@@ -61,21 +45,8 @@ def usd(event: Event) -> float:
     return event["amount"] * USD_PER_BASE[event["currency"]]
 
 
-def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:
-    """Entities with over ten times the average traffic. The base's Pareto activity weights make
-    a few implausibly busy (one may get a third of all events), and coincidences pile up there."""
-    counts = Counter(row.key for row in rows if row.pattern is None)
-    limit = 10 * sum(counts.values()) / n_entities
-    return {key for key, count in counts.items() if count > limit}
 
 
-def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
-    g, rows = generated
-    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == name:
-            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
-    return list(out.values())
 
 
 def washed(row: Emitted, others: list[Emitted]) -> bool:

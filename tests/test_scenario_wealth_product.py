@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import replace
+from collections import defaultdict
 
 import orjson
 import pytest
 
 from bankguard.events import parse_event
-from bankguard.producers.scenarios.base import Emitted, Event, Pattern
+from episode_helpers import recording, busy, episodes
+from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 DAY = 24 * HOUR
 RISK_BY_TYPE = {"bond": {1, 2}, "fund": {2, 3}, "stock": {3, 4}, "crypto": {5}}
-Plan = Callable[[int, int], list[tuple[int, Event]]]
 
 
-class Recorded(WealthProductGenerator):
-    """Remembers the episode of each pattern event: the stream only carries the pattern name,
-    and a peer episode spreads over several customers."""
-
-    def patterns(self) -> list[Pattern]:
-        self.episode: dict[tuple[str, int], tuple[int, int]] = {}
-        return [replace(p, plan=self._recording(p.plan)) for p in super().patterns()]
-
-    def _recording(self, plan: Plan) -> Plan:
-        def recorded(entity: int, t0: int) -> list[tuple[int, Event]]:
-            planned = plan(entity, t0)
-            for offset, fields in planned:
-                key = self.entity_ids[fields.get("_entity", entity)]
-                self.episode[(key, t0 + max(0, offset))] = (entity, t0)
-            return planned
-        return recorded
+Recorded = recording(WealthProductGenerator)
 
 
 Generated = tuple[Recorded, list[Emitted]]
@@ -57,21 +40,8 @@ def rows(generated: Generated) -> list[Emitted]:
     return generated[1]
 
 
-def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:
-    """Entities with over ten times the average traffic. The base's Pareto activity weights make
-    a few implausibly busy (one may get a third of all events), and coincidences pile up there."""
-    counts = Counter(row.key for row in rows if row.pattern is None)
-    limit = 10 * sum(counts.values()) / n_entities
-    return {key for key, count in counts.items() if count > limit}
 
 
-def episodes(generated: Generated, name: str) -> list[list[Emitted]]:
-    g, rows = generated
-    out: dict[tuple[int, int], list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == name:
-            out[g.episode[(row.key, row.timestamp_ms)]].append(row)
-    return list(out.values())
 
 
 def unsuitable(event: Event) -> bool:
