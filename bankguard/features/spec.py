@@ -94,12 +94,12 @@ class WindowFeature:
 class SinceLast:
     """Milliseconds since this entity's previous event with the same ``field`` value
     (``inf`` when never seen, or not within ``horizon_ms``): "new device", "new payee".
-    The stream remembers at most ``capacity`` values per entity, least recent dropped."""
+    The stream remembers the values seen within the horizon, no more, so it agrees with
+    the batch engine exactly; the horizon bounds the state."""
 
     name: str
     field: str
     horizon_ms: int = 90 * DAY_MS
-    capacity: int = 64
 
 
 @dataclass(frozen=True)
