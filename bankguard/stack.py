@@ -38,10 +38,29 @@ from bankguard.monitoring import (
 )
 from bankguard.processes import ManagedProcess
 from bankguard.scenarios import SCENARIOS
-from bankguard.settings import Settings
+from bankguard.settings import Settings, settings_env
 
 HOST = "127.0.0.1"
 DRAIN_TIMEOUT_S = 120.0
+
+
+def spawn_worker(settings: Settings, log_path: Path, *, loglevel: str = "info",
+                 timeout_s: float = 60.0) -> tuple[ManagedProcess, str]:
+    """One ``bankguard worker`` child for these settings, once its /metrics answers."""
+    process = ManagedProcess("worker", [sys.executable, "-m", "bankguard", "worker", "--loglevel", loglevel],
+                             log_path=log_path, env=settings_env(settings)).start()
+    url = f"http://{HOST}:{settings.worker.web_port}/metrics"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise BankguardError(f"worker exited with code {process.returncode}; see {log_path}")
+        try:
+            scrape_totals(url, "bankguard_events", "scenario")
+            return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.stop()
+    raise BankguardError(f"worker did not serve {url} within {timeout_s:.0f} s; see {log_path}")
 
 
 def _port(preferred: int) -> int:
@@ -100,8 +119,7 @@ class Stack:
         settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
             update={"bootstrap_servers": bootstrap})})
         ensure_topics(settings, bankguard_topics(settings))
-        env = os.environ | {"BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                            "PYTHONUNBUFFERED": "1"}
+        env = settings_env(settings)
         cli = [sys.executable, "-m", "bankguard"]
 
         worker_ports = []

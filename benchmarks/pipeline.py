@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -31,25 +30,11 @@ from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.events import iso_times
 from bankguard.kafka import TopicSpec, bankguard_topics, client_config, ensure_topics, produce, producer_config
 from bankguard.monitoring import scrape_totals
-from bankguard.processes import ManagedProcess
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.scenarios import SCENARIOS
-from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings, settings_env
+from bankguard.stack import spawn_worker
+from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings
 from bankguard.topics import Topics
-
-
-def start_worker(settings: Settings, log: Path) -> tuple[ManagedProcess, str]:
-    worker = ManagedProcess("worker", [sys.executable, "-m", "bankguard", "worker"],
-                            log_path=log, env=settings_env(settings)).start()
-    url = f"http://127.0.0.1:{settings.worker.web_port}/metrics"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            scrape_totals(url, "bankguard_events", "scenario")
-            return worker, url
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"worker did not start; see {log}")
 
 
 def scored(url: str) -> int:
@@ -58,7 +43,7 @@ def scored(url: str) -> int:
 
 def saturation(settings: Settings, events: int, log: Path) -> dict:
     report = ScenarioPublisher(settings, list(SCENARIOS), rate=10_000, seed=1, speed=0).run(max_events=events)
-    worker, url = start_worker(settings, log)
+    worker, url = spawn_worker(settings, log, loglevel="warning")
     try:
         first = last = None
         seen = 0
@@ -106,7 +91,7 @@ def passthrough(settings: Settings, events: int) -> float:
 
 def latency(settings: Settings, rate: float, seconds: float, alert_every: int, log: Path) -> dict:
     topics = Topics(settings.topics.prefix)
-    worker, url = start_worker(settings, log)
+    worker, url = spawn_worker(settings, log, loglevel="warning")
     arrivals: dict[str, float] = {}
     stop = threading.Event()
 

@@ -61,7 +61,7 @@ class StreamScorer:
         self.state = state
         self.rules = rules
         self.models = models
-        self._feature_cache: dict[tuple[str, int], tuple[RulesConfig, tuple]] = {}
+        self._feature_cache: dict[str, tuple[RulesConfig, tuple]] = {}
 
     def score(self, messages: list[Incoming]) -> Scored:
         config = self.rules()
@@ -84,12 +84,12 @@ class StreamScorer:
         return out
 
     def _features(self, scenario: str, config: RulesConfig, model_features: tuple) -> tuple:
-        """The rules' and models' features of a scenario, one stable tuple per config."""
-        key = (scenario, id(config))
-        cached = self._feature_cache.get(key)
+        """The rules' and models' features of a scenario, rebuilt only when the config changes
+        (a stable tuple lets the feature engine reuse its evaluation plan)."""
+        cached = self._feature_cache.get(scenario)
         if cached is None or cached[0] is not config:
             merged = {f.name: f for f in (*features_for(scenario, config), *model_features)}
-            cached = self._feature_cache[key] = (config, tuple(merged.values()))
+            cached = self._feature_cache[scenario] = (config, tuple(merged.values()))
         return cached[1]
 
     def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,

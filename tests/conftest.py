@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,8 @@ from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
-from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings, settings_env
+from bankguard.stack import spawn_worker
+from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings
 
 
 @pytest.fixture(scope="session")
@@ -67,22 +67,7 @@ class RunningWorker:
 
 
 def start_worker(settings: Settings, log_path: Path) -> RunningWorker:
-    process = ManagedProcess(
-        "worker", [sys.executable, "-m", "bankguard", "worker", "--loglevel", "info"],
-        log_path=log_path, env=settings_env(settings),
-    ).start()
-    url = f"http://127.0.0.1:{settings.worker.web_port}/metrics"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise AssertionError(f"worker exited: {log_path.read_text()[-3000:]}")
-        try:
-            scrape_totals(url, "bankguard_events", "scenario")
-            return RunningWorker(process, url)
-        except OSError:
-            time.sleep(0.2)
-    process.stop()
-    raise AssertionError("worker did not serve /metrics within 60 s")
+    return RunningWorker(*spawn_worker(settings, log_path))
 
 
 @pytest.fixture

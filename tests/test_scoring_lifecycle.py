@@ -14,7 +14,8 @@ import yaml
 from bankguard.rules.config import DEFAULT_CONFIG_PATH
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.topics import Topics
-from conftest import settings_env, start_worker
+from bankguard.settings import settings_env
+from conftest import start_worker
 from kafka_helpers import read_topic
 from scoring_helpers import alerts_after, event, send, summary
 

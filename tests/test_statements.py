@@ -11,7 +11,7 @@ import orjson
 
 from bankguard.statements import read_statement
 from bankguard.topics import Topics
-from conftest import settings_env
+from bankguard.settings import settings_env
 from kafka_helpers import read_topic
 
 STATEMENT = """txId,datetime,txAmount,txDirection,txSummary,txCounterparty

@@ -30,7 +30,8 @@ TENURE = Tenure()
 def observed_days(batch: Batch, recent_days: float) -> np.ndarray:
     """Days of the entity's history that lie before its ``recent_days`` (at most the 90-day
     baseline's remainder): the span a habit measured over those days really covers."""
-    return np.clip(batch.feature(TENURE.name) / DAY_MS - recent_days, 0.0, 91 - recent_days)
+    baseline_days = BASELINE[0].span_ms / DAY_MS
+    return np.clip(batch.feature(TENURE.name) / DAY_MS - recent_days, 0.0, baseline_days - recent_days)
 
 
 def baseline_mean(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
