@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-import orjson
 import pytest
 
-from bankguard.events import parse_event
 from bankguard.producers.scenarios.aml_kyc import HIGH_RISK, KEYWORDS, AmlKycGenerator
 from bankguard.producers.scenarios.base import Emitted, FakerPools
+from scenario_traffic import assert_events_valid, generate_periods
 
 START_MS = 1_793_000_000_000
 HOUR = 3_600_000
@@ -27,8 +26,7 @@ def pools() -> FakerPools:
 def run(pools: FakerPools, seed: int = 2, hours: int = HOURS,
         per_hour: int = 1_000) -> list[Emitted]:
     gen = AmlKycGenerator(seed=seed, n_entities=600, pools=pools)
-    return [row for h in range(hours)
-            for row in gen.generate(START_MS + h * HOUR, START_MS + (h + 1) * HOUR, per_hour)]
+    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +156,5 @@ def test_deterministic_under_the_seed(pools):
 
 
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
-    for row in rows:
-        parse_event("aml_kyc", orjson.dumps(row.event))
+    assert_events_valid("aml_kyc", rows)
     assert len({frozenset(row.event) for row in rows}) == 1

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-import orjson
 import pytest
 
-from bankguard.events import parse_event
 from bankguard.producers.scenarios.atm_netbank import (
     DAILY_CAP, WITHDRAWAL_LIMIT, AtmNetbankGenerator,
 )
 from bankguard.producers.scenarios.base import Emitted, FakerPools
+from scenario_traffic import assert_events_valid, generate_periods, grouped
 
 START_MS = 1_793_000_000_000
 MINUTE = 60_000
@@ -27,21 +24,12 @@ def pools() -> FakerPools:
 def run(pools: FakerPools, seed: int = 3, hours: int = HOURS,
         per_hour: int = 2_000) -> list[Emitted]:
     gen = AtmNetbankGenerator(seed=seed, n_entities=800, pools=pools)
-    return [row for h in range(hours)
-            for row in gen.generate(START_MS + h * HOUR, START_MS + (h + 1) * HOUR, per_hour)]
+    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
 
 
 @pytest.fixture(scope="module")
 def rows(pools: FakerPools) -> list[Emitted]:
     return run(pools)
-
-
-def grouped(rows: list[Emitted], pattern: str | None) -> dict[str, list[Emitted]]:
-    groups: dict[str, list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == pattern:
-            groups[row.key].append(row)
-    return groups
 
 
 def city(atm_id: str) -> str:
@@ -118,6 +106,5 @@ def test_deterministic_under_the_seed(pools):
 
 
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
-    for row in rows:
-        parse_event("atm_netbank", orjson.dumps(row.event))
+    assert_events_valid("atm_netbank", rows)
     assert len({frozenset(row.event) for row in rows}) == 1

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 import numpy as np
-import orjson
 import pytest
 
-from bankguard.events import parse_event
 from bankguard.producers.scenarios.base import Emitted, FakerPools
 from bankguard.producers.scenarios.cyber_security import CyberSecurityGenerator
+from scenario_traffic import assert_events_valid, generate_periods, grouped
 
 START_MS = 1_793_000_000_000
 MINUTE = 60_000
@@ -26,21 +25,12 @@ def pools() -> FakerPools:
 def run(pools: FakerPools, seed: int = 5, hours: int = HOURS,
         per_hour: int = 3_000) -> list[Emitted]:
     gen = CyberSecurityGenerator(seed=seed, n_entities=800, pools=pools)
-    return [row for h in range(hours)
-            for row in gen.generate(START_MS + h * HOUR, START_MS + (h + 1) * HOUR, per_hour)]
+    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
 
 
 @pytest.fixture(scope="module")
 def rows(pools: FakerPools) -> list[Emitted]:
     return run(pools)
-
-
-def grouped(rows: list[Emitted], pattern: str | None) -> dict[str, list[Emitted]]:
-    groups: dict[str, list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == pattern:
-            groups[row.key].append(row)
-    return groups
 
 
 def test_kill_chain_runs_phishing_then_malware_then_exfiltration_within_an_hour(rows):
@@ -131,6 +121,5 @@ def test_deterministic_under_the_seed(pools):
 
 
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
-    for row in rows:
-        parse_event("cyber_security", orjson.dumps(row.event))
+    assert_events_valid("cyber_security", rows)
     assert len({frozenset(row.event) for row in rows}) == 1

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import orjson
 import pytest
 
-from bankguard.events import parse_event
-from episode_helpers import recording, episodes
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.enterprise_loan import EnterpriseLoanGenerator
+from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, episodes, recording
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
@@ -48,27 +46,16 @@ def background_by_company(rows: list[Emitted]) -> dict[str, list[Event]]:
     return out
 
 
-
-
 def test_every_event_validates(rows: list[Emitted]) -> None:
-    for row in rows:
-        event = parse_event("enterprise_loan", orjson.dumps(row.event))
-        assert event.entity_id == row.key
+    assert_events_valid("enterprise_loan", rows)
 
 
 def test_positive_share_in_band(rows: list[Emitted]) -> None:
-    labels = [row.pattern for row in rows if row.pattern]
-    assert 0.005 <= len(labels) / len(rows) <= 0.03
-    assert set(labels) == {"loan_stacking", "deteriorating_financials"}
+    assert_share_in_band(rows, {"loan_stacking", "deteriorating_financials"})
 
 
 def test_deterministic_under_seed(generated: Generated) -> None:
-    g, rows = generated
-    again = run(EnterpriseLoanGenerator(seed=11, n_entities=1_000))
-    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
-        (r.timestamp_ms, r.event, r.pattern) for r in rows]
-    other = run(EnterpriseLoanGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
-    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+    assert_reproducible(EnterpriseLoanGenerator, run, generated)
 
 
 def test_background_companies_keep_their_branches_and_financials(rows: list[Emitted]) -> None:

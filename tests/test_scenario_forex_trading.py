@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import orjson
 import pytest
 
-from bankguard.events import parse_event
-from episode_helpers import recording, busy, episodes
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.forex_trading import ForexTradingGenerator
+from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
@@ -45,10 +43,6 @@ def usd(event: Event) -> float:
     return event["amount"] * USD_PER_BASE[event["currency"]]
 
 
-
-
-
-
 def washed(row: Emitted, others: list[Emitted]) -> bool:
     """Is there an opposite leg: same pair and counterparty, size within 1%, within 5 minutes?"""
     e = row.event
@@ -62,24 +56,15 @@ def washed(row: Emitted, others: list[Emitted]) -> bool:
 
 
 def test_every_event_validates(rows: list[Emitted]) -> None:
-    for row in rows:
-        event = parse_event("forex_trading", orjson.dumps(row.event))
-        assert event.entity_id == row.key
+    assert_events_valid("forex_trading", rows)
 
 
 def test_positive_share_in_band(rows: list[Emitted]) -> None:
-    labels = [row.pattern for row in rows if row.pattern]
-    assert 0.005 <= len(labels) / len(rows) <= 0.03
-    assert set(labels) == {"position_spike", "wash_trading"}
+    assert_share_in_band(rows, {"position_spike", "wash_trading"})
 
 
 def test_deterministic_under_seed(generated: Generated) -> None:
-    g, rows = generated
-    again = run(ForexTradingGenerator(seed=11, n_entities=1_000))
-    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
-        (r.timestamp_ms, r.event, r.pattern) for r in rows]
-    other = run(ForexTradingGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
-    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+    assert_reproducible(ForexTradingGenerator, run, generated)
 
 
 def test_prices_and_volatility_are_realistic_per_pair(rows: list[Emitted]) -> None:

@@ -6,12 +6,11 @@ from collections import defaultdict
 from datetime import date, datetime
 
 import numpy as np
-import orjson
 import pytest
 
-from bankguard.events import parse_event
 from bankguard.producers.scenarios.base import Emitted, FakerPools
 from bankguard.producers.scenarios.insurance_claims import InsuranceClaimsGenerator
+from scenario_traffic import assert_events_valid, generate_periods, grouped
 
 START_MS = 1_793_000_000_000
 DAY = 86_400_000
@@ -25,21 +24,12 @@ def pools() -> FakerPools:
 
 def run(pools: FakerPools, seed: int = 4, days: int = DAYS, per_day: int = 1_200) -> list[Emitted]:
     gen = InsuranceClaimsGenerator(seed=seed, n_entities=600, pools=pools)
-    return [row for d in range(days)
-            for row in gen.generate(START_MS + d * DAY, START_MS + (d + 1) * DAY, per_day)]
+    return generate_periods(gen, START_MS, DAY, days, per_day)
 
 
 @pytest.fixture(scope="module")
 def rows(pools: FakerPools) -> list[Emitted]:
     return run(pools)
-
-
-def grouped(rows: list[Emitted], pattern: str | None, field: str = "entity_id") -> dict:
-    groups: dict[str, list[Emitted]] = defaultdict(list)
-    for row in rows:
-        if row.pattern == pattern:
-            groups[row.event[field]].append(row)
-    return groups
 
 
 def age_days(row: Emitted) -> int:
@@ -122,6 +112,5 @@ def test_deterministic_under_the_seed(pools):
 
 
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
-    for row in rows:
-        parse_event("insurance_claims", orjson.dumps(row.event))
+    assert_events_valid("insurance_claims", rows)
     assert len({frozenset(row.event) for row in rows}) == 1

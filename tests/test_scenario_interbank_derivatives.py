@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import orjson
 import pytest
 
-from bankguard.events import parse_event
-from episode_helpers import recording, busy, episodes
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.interbank_derivatives import InterbankDerivativesGenerator
+from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -43,34 +41,22 @@ def rows(generated: Generated) -> list[Emitted]:
     return generated[1]
 
 
-
-
-
-
 def cny(event: Event) -> float:
     return event["amount"] * CNY_PER[event["currency"]]
 
 
 def test_every_event_validates(rows: list[Emitted]) -> None:
+    assert_events_valid("interbank_derivatives", rows)
     for row in rows:
-        event = parse_event("interbank_derivatives", orjson.dumps(row.event))
-        assert event.entity_id == row.key
         assert row.event["tenor_days"] in TENORS
 
 
 def test_positive_share_in_band(rows: list[Emitted]) -> None:
-    labels = [row.pattern for row in rows if row.pattern]
-    assert 0.005 <= len(labels) / len(rows) <= 0.03
-    assert set(labels) == {"exposure_concentration", "off_market_rate"}
+    assert_share_in_band(rows, {"exposure_concentration", "off_market_rate"})
 
 
 def test_deterministic_under_seed(generated: Generated) -> None:
-    g, rows = generated
-    again = run(InterbankDerivativesGenerator(seed=11, n_entities=1_000))
-    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
-        (r.timestamp_ms, r.event, r.pattern) for r in rows]
-    other = run(InterbankDerivativesGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
-    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+    assert_reproducible(InterbankDerivativesGenerator, run, generated)
 
 
 def test_rates_follow_a_yield_curve(rows: list[Emitted]) -> None:

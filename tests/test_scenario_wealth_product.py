@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import orjson
 import pytest
 
-from bankguard.events import parse_event
-from episode_helpers import recording, busy, episodes
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
+from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -40,10 +38,6 @@ def rows(generated: Generated) -> list[Emitted]:
     return generated[1]
 
 
-
-
-
-
 def unsuitable(event: Event) -> bool:
     return (event["investor_age"] >= 65 and event["risk_tolerance"] == "conservative"
             and event["product_risk_level"] >= 4)
@@ -55,25 +49,17 @@ def switched_from(event: Event) -> str | None:
 
 
 def test_every_event_validates(rows: list[Emitted]) -> None:
+    assert_events_valid("wealth_product", rows)
     for row in rows:
-        event = parse_event("wealth_product", orjson.dumps(row.event))
-        assert event.entity_id == row.key
         assert row.event["product_risk_level"] in RISK_BY_TYPE[row.event["product_type"]]
 
 
 def test_positive_share_in_band(rows: list[Emitted]) -> None:
-    labels = [row.pattern for row in rows if row.pattern]
-    assert 0.005 <= len(labels) / len(rows) <= 0.03
-    assert set(labels) == {"mis_selling", "churning"}
+    assert_share_in_band(rows, {"mis_selling", "churning"})
 
 
 def test_deterministic_under_seed(generated: Generated) -> None:
-    g, rows = generated
-    again = run(WealthProductGenerator(seed=11, n_entities=1_000))
-    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
-        (r.timestamp_ms, r.event, r.pattern) for r in rows]
-    other = run(WealthProductGenerator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
-    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+    assert_reproducible(WealthProductGenerator, run, generated)
 
 
 def test_age_and_tolerance_are_stable_per_customer(rows: list[Emitted]) -> None:
