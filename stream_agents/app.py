@@ -96,7 +96,6 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     app.fetch_max_wait_ms = worker.fetch_max_wait_ms  # read by our transport
     metrics = WorkerMetrics()
     metrics.build.info({"version": __version__})
-    app.bankguard_metrics = metrics
 
     scenario_of = {topic: key for key, topic in topics.scenario_topics.items()}
     source = app.topic(*scenario_of, key_type=bytes, value_type=bytes)

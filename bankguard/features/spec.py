@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
@@ -71,7 +73,7 @@ class WindowFeature:
         if (self.agg == "count") != (self.value is None):
             raise ValueError(f"{self.name}: count takes no value, other aggregates need one")
 
-    def window_start(self, t_ms: int) -> int:
+    def window_start(self, t_ms: int | np.ndarray) -> int | np.ndarray:
         return (t_ms // self.bucket_ms - (self.buckets - 1)) * self.bucket_ms
 
     @property

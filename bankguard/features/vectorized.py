@@ -78,7 +78,7 @@ def _contribution(table: pd.DataFrame, feature: WindowFeature) -> np.ndarray:
 
 def _window(table: pd.DataFrame, feature: WindowFeature, codes: np.ndarray,
             times: np.ndarray, key: np.ndarray) -> np.ndarray:
-    starts = (times // feature.bucket_ms - (feature.buckets - 1)) * feature.bucket_ms
+    starts = feature.window_start(times)
     lo = np.searchsorted(key, (codes << TIME_BITS) | np.maximum(starts, 0), side="left")
     hi = np.searchsorted(key, key, side="left")  # first row at this time: ties excluded
     values = _contribution(table, feature)

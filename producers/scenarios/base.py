@@ -70,7 +70,6 @@ class FakerPools:
         self.companies = [fake.company() for _ in range(size)]
         self.names = [fake.name() for _ in range(size)]
         self.ipv4 = [fake.ipv4_public() for _ in range(size)]
-        self.countries = [fake.country_code() for _ in range(size)]
 
     def pick(self, pool: Sequence[str], indices: np.ndarray) -> list[str]:
         return [pool[i] for i in indices.tolist()]
