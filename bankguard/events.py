@@ -12,7 +12,7 @@ no money (cyber_security) leaves ``amount`` empty.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 import numpy as np
@@ -213,6 +213,14 @@ def json_schema(scenario: str) -> dict:
     schema["$id"] = f"https://bankguard.dev/schemas/events/{scenario}.v{SCHEMA_VERSION}.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Exact epoch milliseconds of an aware time (``timestamp() * 1000`` can round down by one)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def iso_times(timestamps_ms: np.ndarray) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bankguard.errors import BankguardError
+from bankguard.events import epoch_ms
 from bankguard.features.incremental import EntityState
 from bankguard.features.spec import DAY_MS, SinceLast, WindowFeature
 from bankguard.features.vectorized import compute_features
@@ -132,7 +133,7 @@ def generate_records(scenario: str, config: DataConfig) -> tuple[list[dict[str, 
 
 
 def _event_ms(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    return epoch_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[list[dict[str, Any]], list[str | None]]:

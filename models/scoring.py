@@ -69,6 +69,36 @@ class ModelHit:
     reasons: tuple[Reason, ...]
 
 
+#: A model alert's severity from its probability: a hit just over the champion's (max-F1)
+#: threshold is worth a look, not a high-risk event.
+SEVERITY_FLOORS = ((0.95, "critical"), (0.8, "high"), (0.0, "medium"))
+HIGH_RISK_SCORE = SEVERITY_FLOORS[1][0]
+
+
+@dataclass(frozen=True)
+class ModelAlert:
+    """A champion hit as an alert's parts (detector, severity, reasons, evidence): the
+    stream and backtests build model alerts with this one mapping."""
+
+    row: int
+    detector_id: str
+    version: str
+    severity: str
+    score: float
+    reasons: tuple[str, ...]
+    evidence: dict[str, Any]
+
+
+def model_alert(hit: ModelHit) -> ModelAlert:
+    reasons = tuple(f"{reason.feature} = {reason.value:,.4g} raised the score by {reason.delta:.2f}"
+                    for reason in hit.reasons)
+    evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4),
+                "top_features": {reason.feature: round(reason.value, 6) for reason in hit.reasons}}
+    severity = next(name for floor, name in SEVERITY_FLOORS if hit.score >= floor)
+    return ModelAlert(hit.row, f"model:{hit.model}", hit.version, severity, min(1.0, hit.score),
+                      (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f})", *reasons), evidence)
+
+
 @dataclass
 class BatchScores:
     scenario: str
@@ -142,6 +172,10 @@ class ModelScorer:
 
     def models(self, scenario: str) -> list[str]:
         return list(self._scenarios[scenario].models)
+
+    def needs_sequences(self, scenario: str) -> bool:
+        """Whether a loaded model of the scenario reads the entity's event sequence."""
+        return bool(self._scenarios[scenario].sequence_models)
 
     @staticmethod
     def window_features(scenario: str) -> tuple[Feature, ...]:

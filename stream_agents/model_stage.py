@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,27 +20,11 @@ from bankguard.features.incremental import EntityState
 from bankguard.features.spec import Feature
 from bankguard.models.forecast import Forecaster
 from bankguard.models.features import event_columns, model_matrix, scenario_features
-from bankguard.models.scoring import ModelHit, ModelScorer
+from bankguard.models.scoring import HIGH_RISK_SCORE, ModelAlert, ModelScorer, model_alert
 from bankguard.models.sequences import SequenceBuffer
 from bankguard.stream_agents.metrics import WorkerMetrics
 
 SEQUENCE_KEY = "seq"  # the entity state's extra holding the model's sequence buffer
-#: A model alert's severity from its probability: a hit just over the champion's (max-F1)
-#: threshold is worth a look, not a high-risk event.
-SEVERITY_FLOORS = ((0.95, "critical"), (0.8, "high"), (0.0, "medium"))
-
-
-@dataclass(frozen=True)
-class ModelAlert:
-    row: int
-    detector_id: str
-    version: str
-    severity: str
-    score: float
-    reasons: tuple[str, ...]
-    evidence: dict[str, Any]
-
-
 class ModelStage:
     """Wraps a loaded :class:`ModelScorer` for the worker's batches."""
 
@@ -70,20 +53,10 @@ class ModelStage:
         matrix = model_matrix(spec, event_columns(spec, events), windows)
         result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences))
         champion = result.champion
-        flagged = result.champion_scores >= max(result.thresholds[champion], SEVERITY_FLOORS[1][0])
+        flagged = result.champion_scores >= max(result.thresholds[champion], HIGH_RISK_SCORE)
         if self.metrics is not None:
             self.metrics.record_models(scenario, champion, result.scores, result.thresholds, result.seconds)
-        return [self._alert(hit) for hit in result.hits], flagged
-
-    @staticmethod
-    def _alert(hit: ModelHit) -> ModelAlert:
-        reasons = tuple(f"{reason.feature} = {reason.value:,.4g} raised the score by {reason.delta:.2f}"
-                        for reason in hit.reasons)
-        evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4),
-                    "top_features": {reason.feature: round(reason.value, 6) for reason in hit.reasons}}
-        severity = next(name for floor, name in SEVERITY_FLOORS if hit.score >= floor)
-        return ModelAlert(hit.row, f"model:{hit.model}", hit.version, severity, min(1.0, hit.score),
-                          (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f})", *reasons), evidence)
+        return [model_alert(hit) for hit in result.hits], flagged
 
 
 class ForecastStage:

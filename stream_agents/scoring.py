@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from bankguard.alerts import Detector, alert_record
-from bankguard.events import InvalidEvent, parse_event
+from bankguard.events import InvalidEvent, epoch_ms, parse_event
 from bankguard.rules import Batch, evaluate, features_for
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.stream_agents.dead_letters import DeadLetter
@@ -76,7 +76,7 @@ class StreamScorer:
                 out.dead_letters.append((message.key, message.value, letter, message.scenario))
                 continue
             event = orjson.loads(message.value)
-            event["t_ms"] = int(parsed.event_time.timestamp() * 1000)
+            event["t_ms"] = epoch_ms(parsed.event_time)
             grouped[message.scenario].append((event, message.partition, message.offset))
         for scenario, rows in grouped.items():
             self._score_scenario(scenario, rows, config, out)

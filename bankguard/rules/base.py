@@ -23,7 +23,7 @@ class Batch:
     """Events of one scenario as columns, with their entity features.
 
     Built from event dicts (the stream's small batches) or from a DataFrame (scans
-    and backtests); rules read whole columns, and :meth:`row` only for the few rows
+    and backtests); rules read whole columns and index them only for the few rows
     that fire. Absent values are ``nan`` in numeric columns and ``None`` otherwise.
     """
 
@@ -57,12 +57,6 @@ class Batch:
                       if numeric else np.array(raw, dtype=object))
         self._columns[(name, numeric)] = values
         return values
-
-    def row(self, index: int) -> dict[str, Any]:
-        if self._events is not None:
-            return self._events[index]
-        record = self._frame.iloc[index].to_dict()
-        return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
 
     def feature(self, name: str) -> np.ndarray:
         return self.features[name]

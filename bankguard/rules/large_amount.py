@@ -56,9 +56,10 @@ class LargeAmountRule:
             mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         outlier = (count > 0) & (mean != 0) & (size > mean * cfg.outlier_multiplier)
 
+        memos, counterparties = batch.column("memo"), batch.column("counterparty")
+
         def decide(row: int) -> Hit | None:
-            event = batch.row(row)
-            memo, counterparty = event.get("memo"), event.get("counterparty")
+            memo, counterparty = memos[row], counterparties[row]
             background = find_keywords(cfg.reasonable_keywords, memo, counterparty)
             risky = find_keywords(cfg.high_risk_keywords, memo, counterparty)
             if background and not outlier[row]:
