@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -56,7 +57,8 @@ def backtest(
         end_ms=None if end is None else parse_time(end, "--to"),
         truth_source=None if truth is None else resolve_source(truth, settings, truth=True),
         models=_models(settings, models), scenarios=keys, warmup_days=warmup_days)
-    outputs.print_report(run.report, Console())
+    # Tables stay whole when piped to a file or a CI log (rich would wrap them at 80 columns).
+    outputs.print_report(run.report, Console(width=None if sys.stdout.isatty() else 160))
     if json_out is not None:
         outputs.write_json(run.report, json_out)
     if csv_out is not None:

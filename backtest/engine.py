@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from bankguard.models.dataset import raw_column
 from bankguard.models.features import model_matrix, scenario_features, window_features
 from bankguard.models.scoring import ModelAlert, ModelScorer, model_alert
 from bankguard.models.sequences import build_sequences
-from bankguard.rules import active_rules, evaluate_frame
+from bankguard.rules import Batch, active_rules, evaluate, features_for
 from bankguard.rules.config import RulesConfig
 from bankguard.topic_range import TimeRange
 
@@ -49,7 +50,7 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
            models: ModelScorer | None = None) -> Detections:
     """Every alert of ``config`` (and the champion models, when given) on the window's events."""
     detected_at = datetime.now(timezone.utc)
-    rows: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     scored: dict[str, int] = {}
     coverage: dict[str, set[str]] = defaultdict(set)
     for scenario, frame in events.frames.items():
@@ -58,59 +59,82 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
         scored[scenario] = int(in_window.sum())
         if not scored[scenario]:
             continue
-        alert = _AlertMaker(scenario, frame, config, detected_at)
         for rule in active_rules(scenario, config):
             coverage[f"rule:{rule.id}"].add(scenario)
-        _, hits = evaluate_frame(frame, scenario, config)
-        for hit in hits:
-            if in_window[hit.row]:
-                rows.append(alert(hit.row, Detector(kind="rule", id=hit.rule, version=hit.version),
-                                  hit.severity, hit.score, hit.reasons, hit.evidence))
-        if models is not None and scenario in models.scenarios:
+        with_models = models is not None and scenario in models.scenarios
+        # One pass of the feature engine for the rules and the champion, as the worker does.
+        wanted = {f.name: f for f in (*features_for(scenario, config), *(window_features(scenario) if with_models else ()))}
+        features = compute_features(frame, tuple(wanted.values()))
+        found = [_Found(hit.row, _detector("rule", hit.rule, hit.version), hit.severity, hit.score, hit.reasons,
+                        hit.evidence)
+                 for hit in evaluate(Batch(scenario, features, frame=frame), config) if in_window[hit.row]]
+        if with_models:
             coverage[f"model:{models.champion(scenario)}"].add(scenario)
-            for hit in _model_alerts(models, scenario, frame, in_window):
-                rows.append(alert(hit.row, Detector(kind="model", id=hit.detector_id, version=hit.version),
-                                  hit.severity, hit.score, hit.reasons, hit.evidence))
-    alerts = pd.DataFrame.from_records(rows, columns=ALERT_COLUMNS)
+            found += [_Found(hit.row, _detector("model", hit.detector_id, hit.version), hit.severity, hit.score,
+                             hit.reasons, hit.evidence)
+                      for hit in _model_alerts(models, scenario, frame, features, in_window)]
+        records += _records(scenario, frame, found, config.version, detected_at)
+    alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",
                                          ignore_index=True), scored, dict(coverage), config.version)
 
 
-class _AlertMaker:
-    """Alert rows for hits on one scenario's frame: the stream's record plus flat columns."""
-
-    def __init__(self, scenario: str, frame: pd.DataFrame, config: RulesConfig, detected_at: datetime) -> None:
-        self.scenario = scenario
-        self.config = config
-        self.detected_at = detected_at
-        self.ids = frame["event_id"].to_numpy(object)
-        self.entities = frame["entity_id"].to_numpy(object)
-        self.times = frame["event_time"].to_numpy(object)
-        self.t_ms = frame["t_ms"].to_numpy(np.int64)
-
-    def __call__(self, row: int, detector: Detector, severity: str, score: float,
-                 reasons: tuple[str, ...], evidence: dict[str, Any]) -> dict[str, Any]:
-        event = {"event_id": self.ids[row], "entity_id": self.entities[row], "event_time": self.times[row]}
-        record = alert_record(scenario=self.scenario, event=event, detector=detector, severity=severity,
-                              score=score, reasons=reasons, evidence=evidence,
-                              config_version=self.config.version, detected_at=self.detected_at)
-        record.pop("schema_version")
-        record.pop("detected_at")
-        record["detector"] = f"{detector.kind}:{detector.id}" if detector.kind == "rule" else detector.id
-        record |= {"kind": detector.kind, "version": str(detector.version), "t_ms": int(self.t_ms[row])}
-        return record
+class _Found(NamedTuple):
+    row: int  # in the scenario's frame
+    detector: Detector
+    severity: str
+    score: float
+    reasons: tuple[str, ...]
+    evidence: dict[str, Any]
 
 
-def _model_alerts(models: ModelScorer, scenario: str, frame: pd.DataFrame, in_window: np.ndarray) -> list[ModelAlert]:
+@lru_cache(maxsize=1_024)
+def _detector(kind: str, detector_id: str, version: int | str) -> Detector:
+    return Detector(kind=kind, id=detector_id, version=version)
+
+
+def _records(scenario: str, frame: pd.DataFrame, found: list[_Found], config_version: str,
+             detected_at: datetime) -> list[dict[str, Any]]:
+    """The stream's alert record for each hit, plus flat columns for the report; the event
+    fields are read at the alerting rows only."""
+    if not found:
+        return []
+    rows = [hit.row for hit in found]
+    picked = frame.iloc[rows]
+    ids, entities, times = (picked[name].tolist() for name in ("event_id", "entity_id", "event_time"))
+    t_ms = picked["t_ms"].tolist()
+    out = []
+    for i, hit in enumerate(found):
+        event = {"event_id": ids[i], "entity_id": entities[i], "event_time": times[i]}
+        record = alert_record(scenario=scenario, event=event, detector=hit.detector, severity=hit.severity,
+                              score=hit.score, reasons=hit.reasons, evidence=hit.evidence,
+                              config_version=config_version, detected_at=detected_at)
+        del record["schema_version"], record["detected_at"]
+        kind = hit.detector.kind
+        record |= {"detector": f"rule:{hit.detector.id}" if kind == "rule" else hit.detector.id, "kind": kind,
+                   "version": str(hit.detector.version), "t_ms": t_ms[i]}
+        out.append(record)
+    return out
+
+
+def _model_alerts(models: ModelScorer, scenario: str, frame: pd.DataFrame, windows: dict[str, np.ndarray],
+                  in_window: np.ndarray) -> list[ModelAlert]:
     """The champion's alerts on the window's rows, from point-in-time features as the worker
     keeps them (counterparty rates are zero there too: no confirmed-outcome feed yet)."""
     spec = scenario_features(scenario)
-    windows = compute_features(frame, window_features(scenario))
-    columns = {name: raw_column(frame, name) for name in spec.raw_fields}
+    columns = {name: _field(frame, name) for name in spec.raw_fields}
     columns["t_ms"] = frame["t_ms"].to_numpy(np.int64)
     rows = np.flatnonzero(in_window)
-    matrix = model_matrix(spec, {k: v[rows] for k, v in columns.items()}, {k: v[rows] for k, v in windows.items()})
+    matrix = model_matrix(spec, {k: v[rows] for k, v in columns.items()}, {f.name: windows[f.name][rows] for f in spec.windows})
     sequences = build_sequences(frame)[rows] if models.needs_sequences(scenario) else None
     result = models.score_batch(scenario, [], matrix, sequences)
     return [replace(alert, row=int(rows[alert.row]))  # batch row -> frame row
             for alert in map(model_alert, result.hits)]
+
+
+def _field(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A raw field for the model matrix: numbers as a float array (NaN where absent), other
+    fields as objects with ``None``, the values the stream reads from the JSON."""
+    if name in frame and frame[name].dtype.kind in "fi":
+        return frame[name].to_numpy(np.float64)
+    return raw_column(frame, name)

@@ -27,6 +27,8 @@ from bankguard.topic_range import TimeRange, iso_ms
 from bankguard.topics import Topics
 
 OPEN_END_MS = 2**62  # "no --to": later than any event
+#: Names with these suffixes are files, never topics (topic names have dots too).
+FILE_SUFFIXES = {*EVENT_SUFFIXES, ".csv", ".tsv", ".txt", ".gz", ".zip", ".xlsx", ".avro"}
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,8 @@ def resolve_source(spec: str, settings: Settings, *, truth: bool = False) -> Sou
     """A path when it names a file (or has an event-file suffix); else ``kafka`` (the scenario
     topics, or the truth topic for ``truth``), or comma-separated topics or scenario keys."""
     path = Path(spec)
-    if path.suffix.lower() in EVENT_SUFFIXES or path.exists():
-        return Source(path=path)
+    if path.suffix.lower() in FILE_SUFFIXES or "/" in spec or path.exists():
+        return Source(path=path)  # an unsupported file type is refused when it is read
     topics = Topics(settings.topics.prefix)
     if spec == "kafka":
         return Source(topics=(topics.truth,) if truth else tuple(topics.scenario_topics.values()))

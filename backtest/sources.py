@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.json as pj
 
 from bankguard.errors import BankguardError
-from bankguard.event_files import file_format, json_event_schema
+from bankguard.event_files import epoch_ms_column, file_format, json_event_schema
 from bankguard.events import EVENT_MODELS, InvalidEvent, parse_event
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings
@@ -122,7 +122,7 @@ def frames_of(table: pa.Table, window: TimeRange | None, scenarios: Sequence[str
     if absent:
         raise BankguardError(f"the events lack the field(s) {', '.join(absent)}")
     if "t_ms" not in table.column_names:
-        table = table.append_column("t_ms", _epoch_ms(table["event_time"]))
+        table = table.append_column("t_ms", epoch_ms_column(table["event_time"]))
     rejected: Counter[str] = Counter()
     valid = pc.is_valid(table["t_ms"])
     for name in REQUIRED:
@@ -159,14 +159,3 @@ def _by_scenario(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
     for index, scenario in enumerate(encoded.dictionary.to_pylist()):
         runs = [table.slice(a, b - a) for a, b in zip(starts, ends) if codes[a] == index]
         yield scenario, pa.concat_tables(runs) if runs else table.slice(0, 0)
-
-
-def _epoch_ms(times: pa.ChunkedArray) -> pa.ChunkedArray:
-    """ISO 8601 strings (any offset, up to nanoseconds) to epoch milliseconds, like the stream;
-    a time that does not parse becomes null, and its event is refused."""
-    try:
-        nanos = pc.cast(times, pa.timestamp("ns", tz="UTC"))
-    except pa.ArrowInvalid:  # some row is not ISO 8601: parse row by row, bad ones null
-        nanos = pa.chunked_array([pa.array(pd.to_datetime(pd.Series(times.to_pylist(), dtype=object),
-                                                          utc=True, errors="coerce", format="ISO8601"))])
-    return pc.divide(pc.cast(nanos, pa.int64()), 1_000_000)

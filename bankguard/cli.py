@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.exceptions import TyperException
 
+from bankguard.backtest.replay_cli import replay
+from bankguard.backtest.cli import backtest
 from bankguard.dashboards.cli import app as dashboards_app
 from bankguard.models.cli import app as models_app
 from bankguard.models.cli import train as models_train
@@ -42,8 +44,10 @@ app.add_typer(statements_app, name="statements")
 app.add_typer(rules_app, name="rules")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(models_app, name="models")
+app.command("backtest")(backtest)
 app.command("train", help="Train the six models per scenario and the risk forecast (same as 'models train').")(
     models_train)
+app.command("replay")(replay)
 
 console = Console(stderr=True)
 
@@ -108,8 +112,12 @@ def produce(
     rate: Annotated[float, typer.Option(help="Events per second of event time, all scenarios together.", min=0.001)] = 200.0,
     duration: Annotated[float | None, typer.Option(help="Stop after this many wall-clock seconds.", min=0)] = None,
     count: Annotated[int | None, typer.Option(help="Stop after about this many events.", min=1)] = None,
+    days: Annotated[float | None, typer.Option(help="Stop after this much event time, in days (a day holds rate x 86,400 events).", min=0.0001)] = None,
+    start: Annotated[str | None, typer.Option(help="Event time of the first event, ISO 8601 (default: now).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed: same seed, same events.")] = None,
-    speed: Annotated[float, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible).", min=0)] = 1.0,
+    speed: Annotated[float | None, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible; default 1, or 0 with --out).", min=0)] = None,
+    entities: Annotated[int | None, typer.Option(help="Entities (customers, cards, hosts...) per scenario (default: BANKGUARD_PRODUCER__ENTITIES_PER_SCENARIO).", min=10)] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the events to this file (.parquet or .jsonl) instead of Kafka; truth goes beside it as <name>.truth.<ext>.", dir_okay=False)] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run's counts as JSON here.", dir_okay=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
@@ -124,8 +132,12 @@ def produce(
         raise BankguardError(str(exc)) from None
     if seed is None:
         seed = int.from_bytes(os.urandom(3), "big")
-    settings = _settings()
-    publisher = ScenarioPublisher(settings, keys, rate=rate, seed=seed, speed=speed)
+    settings = _settings(producer__entities_per_scenario=entities)
+    from bankguard.topic_range import iso_ms, parse_time
+
+    start_ms = None if start is None else parse_time(start, "--start")
+    speed = speed if speed is not None else (0.0 if out is not None else 1.0)
+    publisher = ScenarioPublisher(settings, keys, rate=rate, seed=seed, speed=speed, start_ms=start_ms, out=out)
     if metrics_port is not None:
         from bankguard.producers.metrics import serve_metrics
 
@@ -136,13 +148,15 @@ def produce(
     stop = _stop_flag()
     with ProgressDisplay(enabled=progress and sys.stderr.isatty(), total=count) as display:
         result = publisher.run(duration_s=duration, max_events=count, should_stop=stop.is_set,
-                               on_progress=display.update)
+                               span_ms=None if days is None else int(days * 86_400_000), on_progress=display.update)
     summary = result.as_dict()
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(summary, indent=2))
+    first_ms, last_ms = result.event_time_ms or (0, 0)
     console.print(f"produced {result.produced} events ({summary['events_per_s']}/s), "
-                  f"{result.failed} failed, seed {seed}")
+                  f"{result.failed} failed, seed {seed}, event time {iso_ms(first_ms)} to {iso_ms(last_ms)}"
+                  + (f", to {out} (truth: {publisher.sink.truth_path})" if out is not None else ""))
     if result.failed:
         raise typer.Exit(1)
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bankguard.errors import BankguardError
@@ -54,6 +56,17 @@ def file_format(path: Path) -> str:
     return kind
 
 
+def epoch_ms_column(times: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ISO 8601 strings (any offset, up to nanoseconds) to epoch milliseconds, like the stream;
+    a time that does not parse becomes null, and its event is refused."""
+    try:
+        nanos = pc.cast(times, pa.timestamp("ns", tz="UTC"))
+    except pa.ArrowInvalid:  # some row is not ISO 8601: parse row by row, bad ones null
+        nanos = pa.chunked_array([pa.array(pd.to_datetime(pd.Series(times.to_pylist(), dtype=object),
+                                                          utc=True, errors="coerce", format="ISO8601"))])
+    return pc.divide(pc.cast(nanos, pa.int64()), 1_000_000)
+
+
 class RecordFileWriter:
     """Appends records to a Parquet or JSON lines file, grouped by ``scenario`` into row groups."""
 
@@ -84,7 +97,11 @@ class RecordFileWriter:
     def _flush(self, scenario: str) -> None:
         rows = self._pending.pop(scenario, [])
         if rows and self._parquet is not None:
-            self._parquet.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+            table = pa.Table.from_pylist(rows, schema=self.schema)
+            if "t_ms" in self.schema.names:  # stored for range filters, derived like every reader does
+                table = table.set_column(self.schema.get_field_index("t_ms"), "t_ms",
+                                         epoch_ms_column(table["event_time"]))
+            self._parquet.write_table(table)
 
     def close(self) -> None:
         if self._parquet is None:

@@ -121,7 +121,8 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec], timeout_s: flo
 
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None = None, *,
-            partition: int | None = None, headers: dict[str, bytes] | None = None) -> None:
+            partition: int | None = None,
+            headers: dict[str, bytes] | list[tuple[str, bytes | None]] | None = None) -> None:
     """``producer.produce`` that waits for room instead of failing when the local queue is full."""
     extra: dict = {}
     if partition is not None:

@@ -30,7 +30,7 @@ from bankguard.features.spec import DAY_MS, SinceLast, WindowFeature
 from bankguard.features.vectorized import compute_features
 from bankguard.models.counterparty import CounterpartyRiskConfig, counterparty_fraud_rate
 from bankguard.models.features import ScenarioFeatures, model_matrix, scenario_features
-from bankguard.models.sequences import build_sequences
+from bankguard.models.sequences import build_sequences, records_of
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import FakerPools, ScenarioGenerator
 
@@ -238,8 +238,7 @@ def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,
     """
     windows = compute_features(frame, tuple(f for f in spec.windows if isinstance(f, WindowFeature)))
     if records is None:
-        records = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                   for row in frame.to_dict("records")]
+        records = records_of(frame)
     windows |= _since_last_replay(frame, records, tuple(f for f in spec.windows if isinstance(f, SinceLast)))
     if spec.counterparty:
         cp = frame[spec.counterparty] if spec.counterparty in frame else pd.Series([None] * len(frame))

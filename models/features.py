@@ -152,7 +152,10 @@ M10 = (MINUTE_MS, 10)
 
 
 def _num(columns: Columns, name: str) -> np.ndarray:
-    return pd.to_numeric(pd.Series(np.asarray(columns[name], dtype=object)), errors="coerce").to_numpy(np.float64)
+    values = np.asarray(columns[name])
+    if values.dtype.kind in "fiub":  # already numbers (batch columns): no per-value conversion
+        return values.astype(np.float64)
+    return pd.to_numeric(pd.Series(values.astype(object)), errors="coerce").to_numpy(np.float64)
 
 
 def _text(columns: Columns, name: str) -> np.ndarray:
@@ -452,7 +455,10 @@ def _numeric(spec: Numeric, c: Columns) -> np.ndarray:
 def _onehot(spec: Categorical, c: Columns) -> np.ndarray:
     index = {value: i for i, value in enumerate(spec.vocab)}
     rows = _text(c, spec.field)
-    codes = np.array([index.get(_category(v), len(spec.vocab)) for v in rows], dtype=np.int64)
+    # Each distinct value is looked up once (a batch repeats a handful of categories).
+    distinct, uniques = pd.factorize(rows, use_na_sentinel=False)
+    lookup = np.array([index.get(_category(v), len(spec.vocab)) for v in uniques], dtype=np.int64)
+    codes = lookup[distinct] if len(rows) else np.zeros(0, dtype=np.int64)
     out = np.zeros((len(rows), len(spec.vocab) + 1))
     out[np.arange(len(rows)), codes] = 1.0
     return out
@@ -490,8 +496,8 @@ def model_matrix(spec: ScenarioFeatures, columns: Columns, windows: Mapping[str,
     if spec.counterparty:
         rate = np.zeros(n) if cp_fraud_rate is None else np.asarray(cp_fraud_rate, dtype=np.float64)
         parts.append(rate.reshape(n, 1))
-    matrix = np.concatenate(parts, axis=1)
-    matrix = np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    matrix = np.concatenate(parts, axis=1).astype(np.float32)
+    matrix[~np.isfinite(matrix)] = 0.0  # nan and +-inf: one pass, in place
     if matrix.shape[1] != len(spec.columns):
         raise AssertionError(f"{spec.scenario}: {matrix.shape[1]} columns built, {len(spec.columns)} declared")
     return matrix

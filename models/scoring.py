@@ -242,9 +242,10 @@ class ModelScorer:
         probe_seq = np.repeat(seq[rows], n_cols, axis=0) if seq is not None and champion in state.sequence_models else None
         without = probabilities(state.models[champion], probes, probe_seq).reshape(len(rows), n_cols)
         deltas = scores[rows][:, None] - without
+        tops = np.argsort(-deltas, axis=1, kind="stable")[:, : self.top_reasons].tolist()
         hits = []
-        for i, row in enumerate(rows.tolist()):
-            top = [j for j in np.argsort(-deltas[i], kind="stable")[: self.top_reasons] if deltas[i, j] > 0]
+        for i, (row, top) in enumerate(zip(rows.tolist(), tops, strict=True)):
             hits.append(ModelHit(row, champion, state.versions[champion], float(scores[row]), threshold,
-                                 tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j])) for j in top)))
+                                 tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j]))
+                                       for j in top if deltas[i, j] > 0)))
         return hits

@@ -154,6 +154,17 @@ class SequenceBuffer:
         return buffer
 
 
+def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as event dicts, ``None`` where a field is absent (as in the JSON),
+    with plain Python values; each column is converted once, not cell by cell."""
+    names = list(frame.columns)
+    columns = []
+    for name in names:
+        values = frame[name].to_numpy(object)
+        columns.append(np.where(pd.isna(values), None, values))
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def build_sequences(events: pd.DataFrame, records: list[dict[str, Any]] | None = None) -> np.ndarray:
     """Every event's sequence, as the stream would have built it in event-time order.
 
@@ -170,7 +181,7 @@ def build_sequences(events: pd.DataFrame, records: list[dict[str, Any]] | None =
     order = np.lexsort((np.arange(n), times, entity))
     same = np.r_[False, entity[order][1:] == entity[order][:-1]]
     prev_t = np.r_[0, times[order][:-1]]
-    rows = records if records is not None else events.to_dict("records")
+    rows = records if records is not None else records_of(events)
     vectors = np.empty((n, width), dtype=np.float32)
     for k, row in enumerate(order.tolist()):
         vectors[k] = event_vector(rows[row], int(prev_t[k]) if same[k] else None)

@@ -58,6 +58,15 @@ class Batch:
         self._columns[(name, numeric)] = values
         return values
 
+    def factorized(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """Codes per row (-1 where absent) and the distinct values of a text column: rules
+        that repeat work per text do it once per distinct value."""
+        if self._frame is not None and name in self._frame:
+            codes, uniques = pd.factorize(self._frame[name], use_na_sentinel=True)
+        else:
+            codes, uniques = pd.factorize(self.column(name), use_na_sentinel=True)
+        return np.asarray(codes), list(uniques)
+
     def feature(self, name: str) -> np.ndarray:
         return self.features[name]
 

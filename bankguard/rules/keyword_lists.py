@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-import pandas as pd
 
 from bankguard.features.spec import Feature
 from bankguard.rules.base import Batch, Hit, register
@@ -27,20 +28,19 @@ class KeywordRule:
 
     def evaluate(self, batch: Batch, config: RulesConfig) -> list[Hit]:
         lists = config.keywords.lists
-        memos, counterparties = batch.column("memo"), batch.column("counterparty")
         # Memos and counterparties repeat a lot (salaries, rent, the same payees): match each
         # distinct text once, with one regex over every list's words first, then look rows up.
-        codes, texts = pd.factorize(np.concatenate((memos, counterparties)), use_na_sentinel=True)
         anywhere = matcher(tuple(word for kw in lists for word in kw.words))
         if anywhere is None:
             return []
-        found = [_lists_found(lists, text) if anywhere.search(text) else {} for text in texts.tolist()]
-        hit_text = np.array([bool(f) for f in found] + [False])  # code -1 (no text) reads the last
-        in_memo_code, in_cp_code = codes[: len(memos)], codes[len(memos):]
+        memo_codes, memo_found = _found_per_text(batch, "memo", lists, anywhere)
+        cp_codes, cp_found = _found_per_text(batch, "counterparty", lists, anywhere)
+        memo_hit = np.array([bool(found) for found in memo_found] + [False])  # code -1 reads the last
+        cp_hit = np.array([bool(found) for found in cp_found] + [False])
         hits = []
-        for row in np.flatnonzero(hit_text[in_memo_code] | hit_text[in_cp_code]).tolist():
-            in_memo = found[in_memo_code[row]] if in_memo_code[row] >= 0 else {}
-            in_counterparty = found[in_cp_code[row]] if in_cp_code[row] >= 0 else {}
+        for row in np.flatnonzero(memo_hit[memo_codes] | cp_hit[cp_codes]).tolist():
+            in_memo = memo_found[memo_codes[row]] if memo_codes[row] >= 0 else {}
+            in_counterparty = cp_found[cp_codes[row]] if cp_codes[row] >= 0 else {}
             matched = {kw.name: (kw, [w for w in kw.words if w in {*in_memo.get(kw.name, ()),
                                                                   *in_counterparty.get(kw.name, ())}])
                        for kw in lists if kw.name in in_memo or kw.name in in_counterparty}
@@ -54,6 +54,13 @@ class KeywordRule:
         return hits
 
 
-def _lists_found(lists: list[KeywordList], text: str) -> dict[str, list[str]]:
+def _found_per_text(batch: Batch, name: str, lists: tuple[KeywordList, ...],
+                    anywhere: re.Pattern[str]) -> tuple[np.ndarray, list[dict[str, list[str]]]]:
+    codes, texts = batch.factorized(name)
+    return codes, [_lists_found(lists, text) if isinstance(text, str) and anywhere.search(text) else {}
+                   for text in texts]
+
+
+def _lists_found(lists: tuple[KeywordList, ...], text: str) -> dict[str, list[str]]:
     """For one text, the keywords of each list that it contains (lists without any left out)."""
     return {kw.name: found for kw in lists if (found := find_keywords(kw.words, text))}
