@@ -107,12 +107,9 @@ class FileSink:
         self.events = RecordFileWriter(path, event_schema())
         self.truth_path = path.with_name(f"{path.stem}.truth{path.suffix}")
         self.truth = RecordFileWriter(self.truth_path, TRUTH_SCHEMA)
-        self._with_t_ms = self.events.kind == "parquet"
 
     def send(self, scenario: str, rows: list[Emitted]) -> None:
-        events = ([{**row.event, "t_ms": row.timestamp_ms} for row in rows] if self._with_t_ms
-                  else [row.event for row in rows])
-        self.events.write(scenario, events)
+        self.events.write(scenario, [row.event for row in rows])
         self.truth.write(scenario, [truth_record(scenario, row) for row in rows if row.pattern is not None])
 
     def close(self) -> int:
