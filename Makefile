@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup monitoring up test bench clean
+.PHONY: setup system up test bench clean
 
 setup: $(VENV)/.installed
 
@@ -13,13 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-monitoring:
-	scripts/install-monitoring.sh
+system:
+	scripts/install-system-packages.sh
 
-up: setup monitoring
+up: setup system
 	$(BIN)/bankguard up $(ARGS)
 
-test: setup monitoring
+test: setup system
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: setup

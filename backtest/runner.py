@@ -7,6 +7,7 @@ exactly as a worker that had been running all along would not re-alert them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,7 +76,8 @@ class BacktestRun:
 
 def run_backtest(settings: Settings, source: Source, configs: list[Config], *, start_ms: int | None = None,
                  end_ms: int | None = None, truth_source: Source | None = None, models: ModelScorer | None = None,
-                 scenarios: list[str] = list(SCENARIOS), warmup_days: float = 91.0) -> BacktestRun:
+                 scenarios: Sequence[str] = tuple(SCENARIOS), warmup_days: float = 91.0) -> BacktestRun:
+    """Score ``configs`` over ``[start_ms, end_ms)`` of ``source`` (the whole source without them)."""
     if start_ms is not None and end_ms is not None:
         TimeRange(start_ms, end_ms)  # refuses an empty range before any reading
     load = TimeRange(0 if start_ms is None else max(0, start_ms - int(warmup_days * DAY_MS)),

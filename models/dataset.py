@@ -262,7 +262,7 @@ def build_dataset(scenario: str, config: DataConfig = FULL, records: list[dict[s
     frame = frame_of(records, patterns)
     spec = scenario_features(scenario)
     X, rates = features_of(spec, frame, config, records)
-    seq = build_sequences(frame, records)
+    seq = build_sequences(frame)
     lean = frame[["event_id", "entity_id", "t_ms", "label", "pattern"]].copy()
     lean["cp_fraud_rate"] = rates
     return ScenarioDataset(scenario, lean, X, seq, frame["label"].to_numpy(np.int8), spec.columns,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,26 +20,53 @@ import pandas as pd
 
 SEQ_LEN = 16
 Event = Mapping[str, Any]
-Part = Callable[[Event], list[float]]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field's slice of the step vector. ``encode`` maps the field's JSON value (None
+    when absent) to ``width`` floats; the stream calls it per event, the batch path once per
+    distinct value of the column, so both give the same numbers by construction."""
+
+    field: str
+    width: int
+    encode: Callable[[Any], list[float]]
+
+    def __call__(self, event: Event) -> list[float]:
+        return self.encode(event.get(self.field))
+
+    def column(self, values: np.ndarray) -> np.ndarray:
+        """The slice for a whole column (``n`` x ``width``); NaN reads as absent, as in JSON."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        table = np.array([self.encode(None if _is_nan(value) else value) for value in _plain(uniques)],
+                         dtype=np.float64).reshape(len(uniques), self.width)
+        return table[codes] if len(values) else np.zeros((0, self.width))
+
+
+def _plain(uniques: Any) -> list[Any]:
+    """Python scalars (``True`` rather than ``numpy.bool_``): the encoders test ``is True``."""
+    return uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _onehot(field: str, vocab: tuple[str, ...]) -> Part:
     index = {value: i for i, value in enumerate(vocab)}
 
-    def part(event: Event) -> list[float]:
+    def encode(value: Any) -> list[float]:
         out = [0.0] * len(vocab)
-        i = index.get(str(event.get(field)))
+        i = index.get(str(value))
         if i is not None:
             out[i] = 1.0
         return out
 
-    part.width = len(vocab)  # type: ignore[attr-defined]
-    return part
+    return Part(field, len(vocab), encode)
 
 
 def _scaled(field: str, scale: float, log: bool = False) -> Part:
-    def part(event: Event) -> list[float]:
-        value = event.get(field)
+    def encode(value: Any) -> list[float]:
         if value is None or isinstance(value, str):
             return [0.0]
         x = float(value)
@@ -46,49 +74,43 @@ def _scaled(field: str, scale: float, log: bool = False) -> Part:
             return [0.0]
         return [math.log1p(abs(x)) / scale if log else x / scale]
 
-    part.width = 1  # type: ignore[attr-defined]
-    return part
+    return Part(field, 1, encode)
 
 
-def _flag(test: Callable[[Event], bool]) -> Part:
-    def part(event: Event) -> list[float]:
-        return [1.0 if test(event) else 0.0]
-
-    part.width = 1  # type: ignore[attr-defined]
-    return part
+def _flag(field: str, test: Callable[[Any], bool]) -> Part:
+    return Part(field, 1, lambda value: [1.0 if test(value) else 0.0])
 
 
-def _near_line(event: Event) -> bool:
-    amount = event.get("amount")
+def _near_line(amount: Any) -> bool:
     return amount is not None and 45_000 <= abs(float(amount)) < 50_000
 
 
 # Per scenario: the few fields the order of events makes telling.
 PARTS: dict[str, tuple[Part, ...]] = {
     "enterprise_loan": (_scaled("debt_ratio", 5.0), _scaled("credit_score", 850.0),
-                        _flag(lambda e: not e.get("collateral_value")),
+                        _flag("collateral_value", lambda v: not v),
                         _scaled("annual_revenue", 20.0, log=True)),
     "credit_card": (_onehot("transaction_type", ("purchase", "cash_advance", "balance_transfer")),
                     _onehot("device_type", ("mobile", "desktop", "tablet")),
                     _onehot("merchant_category", ("5999", "5732", "5944", "5816", "4829", "6011")),
-                    _flag(lambda e: e.get("country") == "CN")),
-    "forex_trading": (_flag(lambda e: e.get("side") == "buy"),
+                    _flag("country", lambda v: v == "CN")),
+    "forex_trading": (_flag("side", lambda v: v == "buy"),
                       _onehot("currency_pair", ("USD/EUR", "USD/JPY", "GBP/USD")),
                       _onehot("memo", ("client flow", "hedge", "spot", "rebalance", "stop loss"))),
     "wealth_product": (_onehot("product_type", ("bond", "fund", "stock", "crypto")),
                        _scaled("product_risk_level", 5.0), _onehot("channel", ("branch", "online", "advisor")),
-                       _flag(lambda e: "switch from" in str(e.get("memo") or ""))),
+                       _flag("memo", lambda v: "switch from" in str(v or ""))),
     "atm_netbank": (_onehot("action", ("login", "withdrawal", "transfer", "balance_inquiry")),
-                    _flag(lambda e: e.get("success") is True), _scaled("login_attempts", 10.0),
+                    _flag("success", lambda v: v is True), _scaled("login_attempts", 10.0),
                     _onehot("access_method", ("ATM", "Netbank", "MobileApp")),
-                    _flag(lambda e: e.get("country") == "CN")),
+                    _flag("country", lambda v: v == "CN")),
     "interbank_derivatives": (_onehot("derivative_type", ("swap", "option", "future", "loan")),
                               _scaled("interest_rate", 10.0), _scaled("tenor_days", 8.0, log=True),
-                              _flag(lambda e: e.get("currency") == "USD")),
-    "aml_kyc": (_flag(lambda e: e.get("direction") == "in"),
+                              _flag("currency", lambda v: v == "USD")),
+    "aml_kyc": (_flag("direction", lambda v: v == "in"),
                 _onehot("channel", ("wire", "cash", "card", "internal", "statement")),
-                _flag(_near_line), _flag(lambda e: e.get("destination_country") not in (None, "CN")),
-                _flag(lambda e: e.get("pep") is True)),
+                _flag("amount", _near_line), _flag("destination_country", lambda v: v not in (None, "CN")),
+                _flag("pep", lambda v: v is True)),
     "insurance_claims": (_onehot("claim_type", ("health", "auto", "property", "life")),
                          _scaled("prior_claims", 20.0)),
     "cyber_security": (_onehot("threat_type", ("phishing", "malware", "ddos", "insider")),
@@ -100,7 +122,7 @@ COMMON_WIDTH = 4  # log amount, has amount, log gap, first event
 
 
 def vector_width(scenario: str) -> int:
-    return COMMON_WIDTH + sum(part.width for part in PARTS[scenario])  # type: ignore[attr-defined]
+    return COMMON_WIDTH + sum(part.width for part in PARTS[scenario])
 
 
 def event_vector(event: Event, prev_t_ms: int | None) -> np.ndarray:
@@ -165,7 +187,23 @@ def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def build_sequences(events: pd.DataFrame, records: list[dict[str, Any]] | None = None) -> np.ndarray:
+def event_vectors(events: pd.DataFrame, prev_t_ms: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """:func:`event_vector` for every row of one scenario's frame, column by column."""
+    n = len(events)
+    amount = (np.abs(pd.to_numeric(events["amount"], errors="coerce").to_numpy(np.float64)) if "amount" in events
+              else np.full(n, np.nan))
+    present = ~np.isnan(amount)
+    gap_s = np.maximum(0.0, (events["t_ms"].to_numpy(np.int64) - prev_t_ms) / 1000.0)
+    common = np.column_stack([np.where(present, np.log1p(np.where(present, amount, 0.0)) / 15.0, 0.0),
+                              present.astype(np.float64),
+                              np.where(first, 0.0, np.log1p(gap_s) / 16.0), first.astype(np.float64)])
+    scenario = str(events["scenario"].iloc[0]) if n else "credit_card"
+    parts = [part.column(events[part.field].to_numpy(object) if part.field in events else np.full(n, None, object))
+             for part in PARTS[scenario]]
+    return np.concatenate([common, *parts], axis=1).astype(np.float32)
+
+
+def build_sequences(events: pd.DataFrame) -> np.ndarray:
     """Every event's sequence, as the stream would have built it in event-time order.
 
     ``events`` needs ``entity_id``, ``t_ms`` and ``scenario`` (one scenario); ties keep
@@ -181,10 +219,7 @@ def build_sequences(events: pd.DataFrame, records: list[dict[str, Any]] | None =
     order = np.lexsort((np.arange(n), times, entity))
     same = np.r_[False, entity[order][1:] == entity[order][:-1]]
     prev_t = np.r_[0, times[order][:-1]]
-    rows = records if records is not None else records_of(events)
-    vectors = np.empty((n, width), dtype=np.float32)
-    for k, row in enumerate(order.tolist()):
-        vectors[k] = event_vector(rows[row], int(prev_t[k]) if same[k] else None)
+    vectors = event_vectors(events.iloc[order], np.where(same, prev_t, 0), ~same)
     # position of each sorted row within its entity's run
     run_start = np.maximum.accumulate(np.where(~same, np.arange(n), 0))
     position = np.arange(n) - run_start

@@ -78,7 +78,7 @@ def producer(settings, tmp_path: Path):
 @pytest.fixture
 def monitoring(worker, producer, tmp_path: Path):
     prometheus, alertmanager = find_binary(PROMETHEUS_BINARY), find_binary(*ALERTMANAGER_BINARIES)
-    assert prometheus and alertmanager, "install them with scripts/install-monitoring.sh"
+    assert prometheus and alertmanager, "install them with scripts/install-system-packages.sh"
     webhook = WebhookReceiver()
     am_listen, prom_listen = f"{HOST}:{free_port()}", f"{HOST}:{free_port()}"
     am_config = alertmanager_config(webhook.url)

@@ -2,7 +2,7 @@
 inhibition (a real Alertmanager), and the runbook every alert links to.
 
 promtool, amtool and Alertmanager come from Debian's packages, which the project's
-setup installs (scripts/install-monitoring.sh); a missing binary fails, it does not skip.
+setup installs (scripts/install-system-packages.sh); a missing binary fails, it does not skip.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ EXPECTED_ALERTS = {
     "BankGuardDetectorSilent", "BankGuardProducerDeliveryFailures", "BankGuardRulesConfigRejected",
 }
 RECEIVER_BY_SEVERITY = {"critical": "pager", "warning": "ticket"}
-INSTALL_HINT = "install Debian's prometheus and prometheus-alertmanager (scripts/install-monitoring.sh as root)"
+INSTALL_HINT = "install Debian's prometheus and prometheus-alertmanager (scripts/install-system-packages.sh as root)"
 
 
 def tool(*names: str) -> str:

@@ -14,13 +14,13 @@ from pypdf import PdfReader
 
 from bankguard.backtest.runner import Config, Source, run_backtest
 from bankguard.event_files import TRUTH_SCHEMA, RecordFileWriter, event_schema
-from bankguard.rules.config import load_rules, parse_rules
+from bankguard.rules.config import DEFAULT_CONFIG_PATH, load_rules, parse_rules
 from bankguard.settings import Settings
 from scoring_helpers import T0, event
 from test_cli_errors import assert_one_line_error, bankguard
 
 HOUR = timedelta(hours=1)
-DEFAULT_RULES = Path(__file__).parents[1] / "bankguard" / "rules" / "default_rules.yaml"
+DEFAULT_RULES = DEFAULT_CONFIG_PATH
 
 
 def lower_threshold_rules(tmp_path: Path, threshold: float = 20_000) -> Path:

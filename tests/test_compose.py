@@ -251,7 +251,7 @@ def test_compose_prometheus_loads_the_committed_rules(tmp_path):
     assert loaded == set(rule_files()) and loaded
     promtool = find_binary("promtool")
     if promtool is None:
-        pytest.fail("promtool not on PATH: run scripts/install-monitoring.sh as root")
+        pytest.fail("promtool not on PATH: run scripts/install-system-packages.sh as root")
     config["rule_files"] = [str(path) for path in sorted(loaded)]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],

@@ -175,7 +175,7 @@ def substitute(expr: str) -> str:
 def promtool_check(tmp_path: Path, expressions: list[str]) -> subprocess.CompletedProcess:
     """Parse the expressions with the real Prometheus parser, as recording rules."""
     promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: install Debian's prometheus package (scripts/install-monitoring.sh)"
+    assert promtool, "promtool missing: install Debian's prometheus package (scripts/install-system-packages.sh)"
     rules = {"groups": [{"name": "dashboards", "rules": [
         {"record": f"bankguard:dashboard_query:{index}", "expr": substitute(expr)}
         for index, expr in enumerate(expressions)]}]}

@@ -39,3 +39,18 @@ def test_every_worker_metric_is_in_the_metrics_reference():
              if not family.name.startswith("process")}
     missing = sorted(name for name in names if f"| `{name}` |" not in README)
     assert not missing, f"undocumented metrics: {missing}"
+
+
+def command_paths() -> list[str]:
+    """Every command of the CLI, as a user types it (``rules publish``, ``backtest``...)."""
+    from bankguard.cli import app
+
+    paths = [command.name or command.callback.__name__ for command in app.registered_commands]
+    paths += [f"{group.name} {command.name or command.callback.__name__}"
+              for group in app.registered_groups for command in group.typer_instance.registered_commands]
+    return sorted(paths)
+
+
+@pytest.mark.parametrize("command", command_paths())
+def test_every_command_is_in_the_commands_table(command):
+    assert f"| `bankguard {command}" in README

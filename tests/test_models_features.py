@@ -65,8 +65,8 @@ def test_features_of_an_event_do_not_change_when_later_events_arrive(traffic):
     X_full, _ = features_of(spec, full, SMALL, records)
     X_prefix, _ = features_of(spec, prefix, SMALL, prefix_records)
     np.testing.assert_array_equal(X_full[early.to_numpy()], X_prefix)
-    np.testing.assert_array_equal(build_sequences(full, records)[early.to_numpy()],
-                                  build_sequences(prefix, prefix_records))
+    np.testing.assert_array_equal(build_sequences(full)[early.to_numpy()],
+                                  build_sequences(prefix))
 
 
 def test_a_planted_future_label_is_ignored():
@@ -110,7 +110,7 @@ def test_stream_path_rebuilds_the_training_matrix_and_sequences(traffic):
     spec = scenario_features(scenario)
     frame = frame_of(records, patterns)
     X_batch, rates_batch = features_of(spec, frame, SMALL, records)
-    seq_batch = build_sequences(frame, records)
+    seq_batch = build_sequences(frame)
 
     states: dict[str, EntityState] = {}
     buffers: dict[str, SequenceBuffer] = {}

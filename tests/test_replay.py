@@ -27,6 +27,7 @@ from conftest import start_worker
 from kafka_helpers import read_topic
 from scoring_helpers import T0 as SCORING_T0
 from scoring_helpers import event, send, summary
+from test_cli_errors import assert_one_line_error
 
 T0 = parse_time("2026-03-01T08:00:00Z")
 Row = tuple  # (partition, key, value, headers, timestamp_ms)
@@ -58,14 +59,6 @@ def read_rows(settings: Settings, topic: str, expected: int, idle_s: float = 0.7
     finally:
         consumer.close()
     return [row for _, _, row in sorted(found, key=lambda f: f[:2])]
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().count("\n") == 0, result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
 
 
 def bankguard(settings: Settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -29,9 +29,10 @@ def compute_features(events: pd.DataFrame, features: tuple[Feature, ...], *,
     times = table[time].to_numpy(np.int64)
     key = (codes << TIME_BITS) | times
     out: dict[str, np.ndarray] = {}
+    bounds: dict[tuple[int, int] | None, np.ndarray] = {}  # window starts shared by features
     for feature in features:
         if isinstance(feature, WindowFeature):
-            values = _window(table, feature, codes, times, key)
+            values = _window(table, feature, codes, times, key, bounds)
         elif isinstance(feature, Tenure):
             values = _tenure(codes, times)
         else:
@@ -90,10 +91,16 @@ def _contribution(table: pd.DataFrame, feature: WindowFeature) -> np.ndarray:
 
 
 def _window(table: pd.DataFrame, feature: WindowFeature, codes: np.ndarray,
-            times: np.ndarray, key: np.ndarray) -> np.ndarray:
-    starts = feature.window_start(times)
-    lo = np.searchsorted(key, (codes << TIME_BITS) | np.maximum(starts, 0), side="left")
-    hi = np.searchsorted(key, key, side="left")  # first row at this time: ties excluded
+            times: np.ndarray, key: np.ndarray, bounds: dict[tuple[int, int] | None, np.ndarray]) -> np.ndarray:
+    """``bounds`` caches the binary searches: every feature shares ``hi``, and features with the
+    same bucketing share ``lo``."""
+    span = (feature.bucket_ms, feature.buckets)
+    if span not in bounds:
+        starts = feature.window_start(times)
+        bounds[span] = np.searchsorted(key, (codes << TIME_BITS) | np.maximum(starts, 0), side="left")
+    if None not in bounds:
+        bounds[None] = np.searchsorted(key, key, side="left")  # first row at this time: ties excluded
+    lo, hi = bounds[span], bounds[None]
     values = _contribution(table, feature)
     if feature.agg == "max":
         return _range_max(values, lo, hi)
