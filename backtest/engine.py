@@ -9,8 +9,7 @@ Only events inside the report window raise alerts.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -34,12 +33,21 @@ ALERT_COLUMNS = ["alert_id", "event_id", "scenario", "entity_id", "event_time", 
 
 
 @dataclass
+class Coverage:
+    """A detector that ran: its kind, version and the scenarios it scored."""
+
+    kind: str
+    version: str
+    scenarios: set[str] = field(default_factory=set)
+
+
+@dataclass
 class Detections:
     """What one configuration raised over the report window, and what it scored."""
 
     alerts: pd.DataFrame  # ALERT_COLUMNS, one row per alert
     scored: dict[str, int]  # events in the window, per scenario
-    coverage: dict[str, set[str]]  # detector -> the scenarios it ran on
+    coverage: dict[str, Coverage]  # by report label: every detector that ran, alerts or not
     config_version: str
 
     def records(self) -> list[dict[str, Any]]:
@@ -52,7 +60,7 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
     detected_at = datetime.now(timezone.utc)
     records: list[dict[str, Any]] = []
     scored: dict[str, int] = {}
-    coverage: dict[str, set[str]] = defaultdict(set)
+    coverage: dict[str, Coverage] = {}
     for scenario, frame in events.frames.items():
         t_ms = frame["t_ms"].to_numpy(np.int64)
         in_window = (t_ms >= window.start_ms) & (t_ms < window.end_ms)
@@ -60,7 +68,7 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
         if not scored[scenario]:
             continue
         for rule in active_rules(scenario, config):
-            coverage[f"rule:{rule.id}"].add(scenario)
+            coverage.setdefault(f"rule:{rule.id}", Coverage("rule", str(rule.version))).scenarios.add(scenario)
         with_models = models is not None and scenario in models.scenarios
         # One pass of the feature engine for the rules and the champion, as the worker does.
         wanted = {f.name: f for f in (*features_for(scenario, config), *(window_features(scenario) if with_models else ()))}
@@ -69,14 +77,22 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
                         hit.evidence)
                  for hit in evaluate(Batch(scenario, features, frame=frame), config) if in_window[hit.row]]
         if with_models:
-            coverage[f"model:{models.champion(scenario)}"].add(scenario)
+            champion = models.champion(scenario)
+            coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
+                "model", models.version(scenario, champion), {scenario})
             found += [_Found(hit.row, _detector("model", hit.detector_id, hit.version), hit.severity, hit.score,
                              hit.reasons, hit.evidence)
                       for hit in _model_alerts(models, scenario, frame, features, in_window)]
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",
-                                         ignore_index=True), scored, dict(coverage), config.version)
+                                         ignore_index=True), scored, coverage, config.version)
+
+
+def report_label(kind: str, detector: str, scenario: str) -> str:
+    """How reports name a detector: a rule is one detector across scenarios, a model is one
+    per scenario (each scenario's champion is its own artifact, even when of the same kind)."""
+    return f"{detector} ({scenario})" if kind == "model" else detector
 
 
 class _Found(NamedTuple):

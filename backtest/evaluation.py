@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bankguard.backtest.engine import Detections
+from bankguard.backtest.engine import Detections, report_label
 from bankguard.backtest.sources import EventFrames
 from bankguard.features.spec import DAY_MS
 from bankguard.rules.config import SEVERITY_RANK
@@ -100,13 +100,16 @@ def _counts(fraud: np.ndarray, total_fraud: int | None) -> dict[str, Any]:
 
 def _per_detector(alerts: pd.DataFrame, fraud: np.ndarray, detections: Detections,
                   truth: GroundTruth | None, days: float) -> list[dict[str, Any]]:
+    """Every detector that ran, with or without alerts (a silent detector is news too)."""
+    labels = [report_label(kind, detector, scenario) for kind, detector, scenario
+              in zip(alerts["kind"], alerts["detector"], alerts["scenario"], strict=True)]
+    rows_of = pd.Series(labels, dtype=object).groupby(labels).indices if labels else {}
     out = []
-    for detector, rows in sorted(alerts.groupby("detector").indices.items()):
-        covered = detections.coverage.get(detector, set())
-        total = sum(len(truth.fraud.get(s, ())) for s in covered) if truth is not None else None
-        first = alerts.iloc[rows[0]]
-        out.append({"detector": detector, "kind": first["kind"], "version": first["version"],
-                    "scenarios": sorted(covered), "alerts": len(rows), "alerts_per_day": len(rows) / days,
+    for detector, ran in sorted(detections.coverage.items()):
+        rows = rows_of.get(detector, np.array([], dtype=np.int64))
+        total = sum(len(truth.fraud.get(s, ())) for s in ran.scenarios) if truth is not None else None
+        out.append({"detector": detector, "kind": ran.kind, "version": ran.version,
+                    "scenarios": sorted(ran.scenarios), "alerts": len(rows), "alerts_per_day": len(rows) / days,
                     **_counts(fraud[rows], total)})
     return out
 

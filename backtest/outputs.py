@@ -37,6 +37,10 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{value:,}"
 
 
+def _digits(metric: str) -> int:
+    return 1 if metric == "alerts_per_day" else 3
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     configs = report["configs"]
     truth = report["truth"]
@@ -46,12 +50,12 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     summary = Table("config", "rules version", *METRIC_FIELDS, title="Overall (per event)")
     for section in configs.values():
         summary.add_row(f"{section['label']} ({section['path']})", section["rules_version"],
-                        *(fmt(section["overall"][name]) for name in METRIC_FIELDS))
+                        *(fmt(section["overall"][name], _digits(name)) for name in METRIC_FIELDS))
     console.print(summary)
     for section in configs.values():
         table = Table("detector", "version", *METRIC_FIELDS, title=f"{section['label']}: per detector")
         for row in section["detectors"]:
-            table.add_row(row["detector"], row["version"], *(fmt(row[name]) for name in METRIC_FIELDS))
+            table.add_row(row["detector"], row["version"], *(fmt(row[name], _digits(name)) for name in METRIC_FIELDS))
         console.print(table)
     comparison = report.get("comparison")
     if comparison:

@@ -170,6 +170,10 @@ class ModelScorer:
     def champion(self, scenario: str) -> str:
         return self._scenarios[scenario].champion
 
+    def version(self, scenario: str, model: str) -> str:
+        """The artifact's sha256 prefix: the detector version model alerts carry."""
+        return self._scenarios[scenario].versions[model]
+
     def models(self, scenario: str) -> list[str]:
         return list(self._scenarios[scenario].models)
 

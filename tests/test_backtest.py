@@ -205,3 +205,21 @@ def test_backtest_mistakes_are_one_line(labelled, tmp_path, monkeypatch, args, n
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.jsonl").write_text('{"event_id": "x", "amount": "lots"\n')
     assert_one_line_error(bankguard("backtest", "--no-models", *args), needle)
+
+
+def test_each_scenario_champion_is_its_own_detector_in_the_report(tmp_path):
+    from bankguard.models.scoring import ModelScorer
+    from bankguard.producers.publisher import ScenarioPublisher
+
+    scenarios = ["enterprise_loan", "forex_trading"]
+    scorer = ModelScorer(scenarios=scenarios, shadows=False)
+    assert scorer.champion("enterprise_loan") == scorer.champion("forex_trading"), "same kind of champion"
+    path = tmp_path / "two.parquet"
+    ScenarioPublisher(Settings(), scenarios, rate=20, seed=4, speed=0, out=path).run(max_events=6_000)
+    run = run_backtest(Settings(), Source(path=path), [Config("A", None, load_rules())], models=scorer,
+                       truth_source=Source(path=tmp_path / "two.truth.parquet"))
+    rows = {row["detector"]: row for row in run.report["configs"]["A"]["detectors"] if row["kind"] == "model"}
+    champion = f"model:{scorer.champion('enterprise_loan')}"
+    assert set(rows) == {f"{champion} (enterprise_loan)", f"{champion} (forex_trading)"}
+    assert {row["scenarios"][0] for row in rows.values()} == set(scenarios)
+    assert rows[f"{champion} (enterprise_loan)"]["version"] != rows[f"{champion} (forex_trading)"]["version"]
