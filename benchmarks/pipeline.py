@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--models", action="store_true", help="Score with the models too (default: rules only).")
+    parser.add_argument("--no-shadows", action="store_true", help="With --models: the champions only, no shadow scoring.")
     parser.add_argument("--alert-every", type=int, default=20, help="One event in N raises an alert.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=free_port()) as broker:
@@ -168,7 +169,7 @@ def main() -> None:
             return Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers),
                             topics=TopicSettings(prefix=prefix, partitions=6),
                             worker=WorkerSettings(web_port=free_port(), data_dir=Path(tmp) / prefix),
-                            models=ModelSettings(enabled=args.models),
+                            models=ModelSettings(enabled=args.models, shadows=not args.no_shadows),
                             run_dir=Path(tmp) / prefix)
         saturated = settings_for("bench-sat")
         ensure_topics(saturated, bankguard_topics(saturated))
@@ -180,6 +181,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "pipeline",
         "models": args.models,
+        "shadows": args.models and not args.no_shadows,
         "saturation": sat,
         "baseline_passthrough_events_per_s": round(baseline),
         "ratio_to_passthrough": round(sat["scored_events_per_s"] / baseline, 3),
