@@ -52,7 +52,7 @@ class EventFrames:
 
 
 def read_event_file(path: Path, window: TimeRange | None = None,
-                    scenarios: Sequence[str] = SCENARIOS) -> EventFrames:
+                    scenarios: Sequence[str] = tuple(SCENARIOS)) -> EventFrames:
     """Events of a Parquet or JSON lines file within ``window`` (all of them without one)."""
     kind = file_format(path)
     if not path.is_file():
