@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import orjson
+import pytest
 
 from bankguard.events import parse_event
 from bankguard.producers.scenarios.base import Emitted, Event, Pattern, ScenarioGenerator
 
 Plan = Callable[[int, int], list[tuple[int, Event]]]
+Generated = tuple[ScenarioGenerator, list[Emitted]]  # a recording generator and its run
+Run = Callable[..., list[Emitted]]
 
 
 def recording(generator: type[ScenarioGenerator]) -> type[ScenarioGenerator]:
@@ -34,6 +37,31 @@ def recording(generator: type[ScenarioGenerator]) -> type[ScenarioGenerator]:
 
     Recorded.__name__ = f"Recorded{generator.__name__}"
     return Recorded
+
+
+def drained_run(start_ms: int, busy_ms: int, drain_ms: int) -> Run:
+    """``count`` events over ``busy_ms``, then an empty ``drain_ms`` that lets the episodes
+    still running finish, so every episode is whole."""
+    def run(g: ScenarioGenerator, count: int = 20_000) -> list[Emitted]:
+        return (g.generate(start_ms, start_ms + busy_ms, count)
+                + g.generate(start_ms + busy_ms, start_ms + busy_ms + drain_ms, 0))
+    return run
+
+
+def recorded_fixtures(generator: type[ScenarioGenerator], run: Run) -> tuple[Callable, Callable]:
+    """Module fixtures ``generated`` (a recording generator, seed 11, and its run) and ``rows``."""
+    recorded = recording(generator)
+
+    @pytest.fixture(scope="module")
+    def generated() -> Generated:
+        g = recorded(seed=11, n_entities=1_000)
+        return g, run(g)
+
+    @pytest.fixture(scope="module")
+    def rows(generated: Generated) -> list[Emitted]:
+        return generated[1]
+
+    return generated, rows
 
 
 def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:

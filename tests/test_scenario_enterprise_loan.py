@@ -6,36 +6,20 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import pytest
-
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.enterprise_loan import EnterpriseLoanGenerator
-from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, episodes, recording
+from scenario_traffic import (
+    Generated, assert_events_valid, assert_reproducible, assert_share_in_band, drained_run, episodes,
+    recorded_fixtures,
+)
 
 T0 = 1_700_000_000_000
 DAY = 86_400_000
 
 
-Recorded = recording(EnterpriseLoanGenerator)
-
-
-Generated = tuple[Recorded, list[Emitted]]
-
-
-def run(g: EnterpriseLoanGenerator, count: int = 20_000) -> list[Emitted]:
-    """A month of applications, then an empty month that drains the episodes still running."""
-    return g.generate(T0, T0 + 30 * DAY, count) + g.generate(T0 + 30 * DAY, T0 + 60 * DAY, 0)
-
-
-@pytest.fixture(scope="module")
-def generated() -> Generated:
-    g = Recorded(seed=11, n_entities=1_000)
-    return g, run(g)
-
-
-@pytest.fixture(scope="module")
-def rows(generated: Generated) -> list[Emitted]:
-    return generated[1]
+# A month of applications, then an empty month that drains the episodes still running.
+run = drained_run(T0, 30 * DAY, 30 * DAY)
+generated, rows = recorded_fixtures(EnterpriseLoanGenerator, run)
 
 
 def background_by_company(rows: list[Emitted]) -> dict[str, list[Event]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import pytest
-
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.forex_trading import ForexTradingGenerator
-from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
+from scenario_traffic import (
+    Generated, assert_events_valid, assert_reproducible, assert_share_in_band, busy, drained_run, episodes,
+    recorded_fixtures,
+)
 
 T0 = 1_700_000_000_000
 MINUTE = 60_000
@@ -17,26 +18,9 @@ DAY = 1_440 * MINUTE
 USD_PER_BASE = {"USD": 1.0, "GBP": 1.27}
 
 
-Recorded = recording(ForexTradingGenerator)
-
-
-Generated = tuple[Recorded, list[Emitted]]
-
-
-def run(g: ForexTradingGenerator, count: int = 20_000) -> list[Emitted]:
-    """Three days of trades, then an empty day that drains the episodes still running."""
-    return g.generate(T0, T0 + 3 * DAY, count) + g.generate(T0 + 3 * DAY, T0 + 4 * DAY, 0)
-
-
-@pytest.fixture(scope="module")
-def generated() -> Generated:
-    g = Recorded(seed=11, n_entities=1_000)
-    return g, run(g)
-
-
-@pytest.fixture(scope="module")
-def rows(generated: Generated) -> list[Emitted]:
-    return generated[1]
+# Three days of trades, then an empty day that drains the episodes still running.
+run = drained_run(T0, 3 * DAY, DAY)
+generated, rows = recorded_fixtures(ForexTradingGenerator, run)
 
 
 def usd(event: Event) -> float:

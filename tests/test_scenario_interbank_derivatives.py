@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-import pytest
-
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.interbank_derivatives import InterbankDerivativesGenerator
-from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
+from scenario_traffic import (
+    Generated, assert_events_valid, assert_reproducible, assert_share_in_band, busy, drained_run, episodes,
+    recorded_fixtures,
+)
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -19,26 +20,9 @@ TENORS = {1, 7, 14, 30, 90, 180, 365, 730, 1825}
 CNY_PER = {"CNY": 1.0, "USD": 7.2}
 
 
-Recorded = recording(InterbankDerivativesGenerator)
-
-
-Generated = tuple[Recorded, list[Emitted]]
-
-
-def run(g: InterbankDerivativesGenerator, count: int = 20_000) -> list[Emitted]:
-    """Ten days of deals, then two empty days that drain the episodes still running."""
-    return g.generate(T0, T0 + 10 * DAY, count) + g.generate(T0 + 10 * DAY, T0 + 12 * DAY, 0)
-
-
-@pytest.fixture(scope="module")
-def generated() -> Generated:
-    g = Recorded(seed=11, n_entities=1_000)
-    return g, run(g)
-
-
-@pytest.fixture(scope="module")
-def rows(generated: Generated) -> list[Emitted]:
-    return generated[1]
+# Ten days of deals, then two empty days that drain the episodes still running.
+run = drained_run(T0, 10 * DAY, 2 * DAY)
+generated, rows = recorded_fixtures(InterbankDerivativesGenerator, run)
 
 
 def cny(event: Event) -> float:

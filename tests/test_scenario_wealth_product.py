@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import pytest
-
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
-from scenario_traffic import assert_events_valid, assert_reproducible, assert_share_in_band, busy, episodes, recording
+from scenario_traffic import (
+    Generated, assert_events_valid, assert_reproducible, assert_share_in_band, busy, drained_run, episodes,
+    recorded_fixtures,
+)
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -16,26 +17,9 @@ DAY = 24 * HOUR
 RISK_BY_TYPE = {"bond": {1, 2}, "fund": {2, 3}, "stock": {3, 4}, "crypto": {5}}
 
 
-Recorded = recording(WealthProductGenerator)
-
-
-Generated = tuple[Recorded, list[Emitted]]
-
-
-def run(g: WealthProductGenerator, count: int = 20_000) -> list[Emitted]:
-    """Ten days of sales, then twenty empty days that drain the episodes still running."""
-    return g.generate(T0, T0 + 10 * DAY, count) + g.generate(T0 + 10 * DAY, T0 + 30 * DAY, 0)
-
-
-@pytest.fixture(scope="module")
-def generated() -> Generated:
-    g = Recorded(seed=11, n_entities=1_000)
-    return g, run(g)
-
-
-@pytest.fixture(scope="module")
-def rows(generated: Generated) -> list[Emitted]:
-    return generated[1]
+# Ten days of sales, then twenty empty days that drain the episodes still running.
+run = drained_run(T0, 10 * DAY, 20 * DAY)
+generated, rows = recorded_fixtures(WealthProductGenerator, run)
 
 
 def unsuitable(event: Event) -> bool:
