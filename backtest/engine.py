@@ -19,12 +19,11 @@ import pandas as pd
 
 from bankguard.alerts import Detector, alert_record
 from bankguard.backtest.sources import EventFrames
-from bankguard.features.vectorized import compute_features
 from bankguard.models.dataset import raw_column
 from bankguard.models.features import model_matrix, scenario_features, window_features
 from bankguard.models.scoring import ModelAlert, ModelScorer, model_alert
 from bankguard.models.sequences import build_sequences
-from bankguard.rules import Batch, active_rules, evaluate, features_for
+from bankguard.rules import active_rules, evaluate_frame
 from bankguard.rules.config import RulesConfig
 from bankguard.topic_range import TimeRange
 
@@ -71,18 +70,17 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
             coverage.setdefault(f"rule:{rule.id}", Coverage("rule", str(rule.version))).scenarios.add(scenario)
         with_models = models is not None and scenario in models.scenarios
         # One pass of the feature engine for the rules and the champion, as the worker does.
-        wanted = {f.name: f for f in (*features_for(scenario, config), *(window_features(scenario) if with_models else ()))}
-        features = compute_features(frame, tuple(wanted.values()))
+        batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if with_models else ())
         found = [_Found(hit.row, _detector("rule", hit.rule, hit.version), hit.severity, hit.score, hit.reasons,
                         hit.evidence)
-                 for hit in evaluate(Batch(scenario, features, frame=frame), config) if in_window[hit.row]]
+                 for hit in hits if in_window[hit.row]]
         if with_models:
             champion = models.champion(scenario)
             coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
                 "model", models.version(scenario, champion), {scenario})
             found += [_Found(hit.row, _detector("model", hit.detector_id, hit.version), hit.severity, hit.score,
                              hit.reasons, hit.evidence)
-                      for hit in _model_alerts(models, scenario, frame, features, in_window)]
+                      for hit in _model_alerts(models, scenario, frame, batch.features, in_window)]
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",

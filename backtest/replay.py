@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
 
 from bankguard.errors import BankguardError
-from bankguard.kafka import TopicSpec, client_config, ensure_topics, produce, producer_config
-from bankguard.scenarios import SCENARIOS
+from bankguard.kafka import TopicSpec, ensure_topics, produce, producer_config
 from bankguard.settings import Settings
-from bankguard.topic_range import Position, TimeRange, iso_ms, read_range
+from bankguard.topic_range import Position, TimeRange, iso_ms, partition_counts, read_range
 from bankguard.topics import Topics
 
 BATCH = 5_000  # records per flush and checkpoint
@@ -42,10 +40,10 @@ def resolve_topics(spec: str, prefix: str) -> list[str]:
     topics = Topics(prefix)
     if spec.strip() == "all":
         return sorted(topics.scenario_topics.values())
-    parts = [part.strip() for part in spec.split(",") if part.strip()]
-    if not parts:
+    named = topics.named(spec)
+    if not named:
         raise BankguardError("--topics: give topic names, scenario keys such as credit_card, or all")
-    return sorted({topics.scenario(part) if part in SCENARIOS else part for part in parts})
+    return sorted(set(named))
 
 
 @dataclass(frozen=True)
@@ -151,24 +149,6 @@ class ReplayResult:
         return self.replayed / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def source_partitions(settings: Settings, topics: tuple[str, ...], timeout_s: float = 10.0) -> dict[str, int]:
-    """Partition count of every source topic: targets get the same, so keys keep their partition."""
-    admin = AdminClient(client_config(settings.kafka) | {"log_level": 0})
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise BankguardError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: "
-                             f"{exc.args[0].str()}") from None
-    counts = {}
-    for topic in topics:
-        meta = existing.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise BankguardError(f"unknown topic {topic} (give topic names, scenario keys such as "
-                                 "credit_card, or all)")
-        counts[topic] = len(meta.partitions)
-    return counts
-
-
 class _Merge:
     """Buffered records, popped in timestamp order across partitions, offset order within one."""
 
@@ -272,7 +252,7 @@ def replay(settings: Settings, plan: ReplayPlan, checkpoint: Checkpoint | None =
     result = ReplayResult(complete=checkpoint.complete)
     if checkpoint.complete:
         return result
-    partitions = source_partitions(settings, plan.topics)
+    partitions = partition_counts(settings, plan.topics)
     started = last_save = last_progress = time.monotonic()
     failed: set[Position] = set()  # a delivery failed: this batch of the partition is not checkpointed
     refused: set[Position] = set()  # a record was refused on produce: the partition stops before it

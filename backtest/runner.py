@@ -52,10 +52,10 @@ def resolve_source(spec: str, settings: Settings, *, truth: bool = False) -> Sou
     topics = Topics(settings.topics.prefix)
     if spec == "kafka":
         return Source(topics=(topics.truth,) if truth else tuple(topics.scenario_topics.values()))
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if not names:
+    named = topics.named(spec)
+    if not named:
         raise BankguardError("--source: give an event file, 'kafka' or topic names")
-    return Source(topics=tuple(topics.scenario(name) if name in SCENARIOS else name for name in names))
+    return Source(topics=tuple(named))
 
 
 @dataclass(frozen=True)

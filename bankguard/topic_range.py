@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from bankguard.errors import BankguardError
 from bankguard.events import epoch_ms
@@ -54,18 +55,21 @@ def iso_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def partitions_of(consumer: Consumer, topics: Iterable[str], timeout_s: float = 10.0) -> list[TopicPartition]:
-    """Every partition of ``topics``; an unknown topic is the user's mistake, said in one line."""
-    found: list[TopicPartition] = []
+def partition_counts(settings: Settings, topics: Iterable[str], timeout_s: float = 10.0) -> dict[str, int]:
+    """Partitions of each topic; an unknown topic or an unreachable cluster is said in one line."""
+    admin = AdminClient(client_config(settings.kafka) | {"log_level": 0})
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise BankguardError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: "
+                             f"{exc.args[0].str()}") from None
+    counts = {}
     for topic in topics:
-        try:
-            meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        except KafkaException as exc:
-            raise BankguardError(f"cannot reach Kafka: {exc.args[0].str()}") from None
+        meta = existing.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
-            raise BankguardError(f"unknown topic {topic}")
-        found += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-    return found
+            raise BankguardError(f"unknown topic {topic} (give topic names, or scenario keys such as credit_card)")
+        counts[topic] = len(meta.partitions)
+    return counts
 
 
 def read_range(settings: Settings, topics: Iterable[str], window: TimeRange, *,
@@ -83,7 +87,8 @@ def read_range(settings: Settings, topics: Iterable[str], window: TimeRange, *,
         "enable.partition.eof": True, "fetch.wait.max.ms": 50, "log_level": 0,
     })
     try:
-        partitions = partitions_of(consumer, topics)
+        partitions = [TopicPartition(topic, p) for topic, n in partition_counts(settings, topics).items()
+                      for p in range(n)]
         resume = resume or {}
         lookup = [TopicPartition(tp.topic, tp.partition, window.start_ms) for tp in partitions
                   if (tp.topic, tp.partition) not in resume]

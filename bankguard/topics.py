@@ -50,6 +50,11 @@ class Topics:
         """Changelog of the workers' entity-state table (Faust's naming)."""
         return f"{self.worker_group}-entity-state-changelog"
 
+    def named(self, spec: str) -> list[str]:
+        """Topics of a comma-separated list of scenario keys (``credit_card``) or topic names."""
+        return [self.scenario(name) if name in SCENARIOS else name
+                for name in (part.strip() for part in spec.split(",")) if name]
+
     def scenario_of(self, topic: str) -> str:
         """Inverse of :meth:`scenario`; raises ``KeyError`` for a foreign topic."""
         head = f"{self.prefix}.tx."

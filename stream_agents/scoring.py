@@ -88,8 +88,7 @@ class StreamScorer:
         (a stable tuple lets the feature engine reuse its evaluation plan)."""
         cached = self._feature_cache.get(scenario)
         if cached is None or cached[0] is not config:
-            merged = {f.name: f for f in (*features_for(scenario, config), *model_features)}
-            cached = self._feature_cache[scenario] = (config, tuple(merged.values()))
+            cached = self._feature_cache[scenario] = (config, features_for(scenario, config, model_features))
         return cached[1]
 
     def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,

@@ -15,14 +15,14 @@ def active_rules(scenario: str, config: RulesConfig) -> list[Rule]:
             if rule.id not in config.disabled_rules and rule.applies_to(scenario, config)]
 
 
-def features_for(scenario: str, config: RulesConfig) -> tuple[Feature, ...]:
-    """Every feature the scenario's active rules read, each once (by name)."""
+def features_for(scenario: str, config: RulesConfig, extra: tuple[Feature, ...] = ()) -> tuple[Feature, ...]:
+    """Every feature the scenario's active rules read, then ``extra`` (the models'), each once
+    (by name): one pass of either feature engine serves rules and models."""
     unique: dict[str, Feature] = {}
-    for rule in active_rules(scenario, config):
-        for feature in rule.features(config):
-            previous = unique.setdefault(feature.name, feature)
-            if previous != feature:
-                raise ValueError(f"feature {feature.name} defined two ways")
+    for feature in (*(f for rule in active_rules(scenario, config) for f in rule.features(config)), *extra):
+        previous = unique.setdefault(feature.name, feature)
+        if previous != feature:
+            raise ValueError(f"feature {feature.name} defined two ways")
     return tuple(unique.values())
 
 
@@ -32,11 +32,13 @@ def evaluate(batch: Batch, config: RulesConfig) -> list[Hit]:
     return sorted(hits, key=lambda hit: (hit.row, hit.rule))
 
 
-def evaluate_frame(frame: pd.DataFrame, scenario: str, config: RulesConfig) -> tuple[Batch, list[Hit]]:
+def evaluate_frame(frame: pd.DataFrame, scenario: str, config: RulesConfig,
+                   extra: tuple[Feature, ...] = ()) -> tuple[Batch, list[Hit]]:
     """The batch path: features computed over the whole table, then the same rules.
 
-    ``frame`` needs ``entity_id`` and ``t_ms`` columns plus the event fields.
+    ``frame`` needs ``entity_id`` and ``t_ms`` columns plus the event fields; ``extra``
+    features are computed in the same pass and returned in the batch (``batch.features``).
     """
-    features = compute_features(frame, features_for(scenario, config))
+    features = compute_features(frame, features_for(scenario, config, extra))
     batch = Batch(scenario, features, frame=frame)
     return batch, evaluate(batch, config)
