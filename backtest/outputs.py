@@ -78,7 +78,7 @@ def write_metrics_csv(report: dict[str, Any], path: Path) -> None:
             yield [*head, "*", "", "", *(section["overall"][name] for name in METRIC_FIELDS)]
             for row in section["detectors"]:
                 yield [*head, row["detector"], row["kind"], row["version"], *(row[name] for name in METRIC_FIELDS)]
-    _write_rows(path, rows())
+    _write(path, lambda out: csv.writer(out).writerows(rows()))
 
 
 def write_alerts_csv(detections: Detections, truth: GroundTruth | None, path: Path) -> None:
@@ -111,10 +111,6 @@ def write_events_csv(events: EventFrames, window: TimeRange, detections: Detecti
     table["alerts"] = table["alerts"].fillna(0).astype(int)
     table = table.sort_values("event_time", kind="stable")
     _write(path, lambda out: table.to_csv(out, index=False))
-
-
-def _write_rows(path: Path, rows: Iterator[list[Any]]) -> None:
-    _write(path, lambda out: csv.writer(out).writerows(rows))
 
 
 def _write(path: Path, write: Callable[[Any], None]) -> None:

@@ -83,8 +83,7 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
     load = TimeRange(0 if start_ms is None else max(0, start_ms - int(warmup_days * DAY_MS)),
                      OPEN_END_MS if end_ms is None else end_ms)
     events = (read_event_file(source.path, load, scenarios) if source.path is not None
-              else read_event_topics(settings, source.topics, load))
-    events.frames = {s: f for s, f in events.frames.items() if s in scenarios}
+              else read_event_topics(settings, source.topics, load, scenarios))
     span = events.time_span()
     if span is None:
         raise BankguardError(f"no events in {source.describe()} between "

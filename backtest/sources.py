@@ -39,10 +39,6 @@ class EventFrames:
     frames: dict[str, pd.DataFrame]
     rejected: Counter[str] = field(default_factory=Counter)
 
-    @property
-    def count(self) -> int:
-        return sum(len(frame) for frame in self.frames.values())
-
     def time_span(self) -> tuple[int, int] | None:
         """First and last event time (ms) over every scenario, or None when empty."""
         times = [frame["t_ms"] for frame in self.frames.values() if len(frame)]
@@ -88,7 +84,8 @@ def _read_parquet(path: Path, window: TimeRange | None, scenarios: Sequence[str]
     return out
 
 
-def read_event_topics(settings: Settings, topics: Iterable[str], window: TimeRange) -> EventFrames:
+def read_event_topics(settings: Settings, topics: Iterable[str], window: TimeRange,
+                      scenarios: Sequence[str] = tuple(SCENARIOS)) -> EventFrames:
     """Events of scenario topics within ``window``, validated as the worker validates them:
     what the worker would dead-letter is counted as rejected, not scored."""
     rows: list[dict] = []
@@ -103,7 +100,7 @@ def read_event_topics(settings: Settings, topics: Iterable[str], window: TimeRan
                 continue
             rows.append(orjson.loads(message.value()))
     table = pa.Table.from_pylist(rows, schema=json_event_schema())
-    frames = frames_of(table, window, SCENARIOS)
+    frames = frames_of(table, window, scenarios)
     frames.rejected.update(rejected)
     return frames
 
