@@ -7,10 +7,10 @@ settings translated in ``stream_agents.app``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bankguard.errors import BankguardError
@@ -122,9 +122,12 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec], timeout_s: flo
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None = None, *,
             partition: int | None = None,
-            headers: dict[str, bytes] | list[tuple[str, bytes | None]] | None = None) -> None:
+            headers: dict[str, bytes] | list[tuple[str, bytes | None]] | None = None,
+            on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """``producer.produce`` that waits for room instead of failing when the local queue is full."""
     extra: dict = {}
+    if on_delivery is not None:
+        extra["on_delivery"] = on_delivery
     if partition is not None:
         extra["partition"] = partition
     if headers:

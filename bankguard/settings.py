@@ -66,7 +66,8 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(6066, ge=1, le=65535, description="Faust web server; serves /metrics.")
     web_bind: str = Field("127.0.0.1", description="Address of the web server (0.0.0.0 in containers).")
     fetch_max_wait_ms: int = Field(
-        100, ge=1, description="Consumer fetch max wait (Faust hard-codes 1,500 ms)."
+        25, ge=1, description="Consumer fetch max wait: the longest an idle fetch is held (Faust "
+        "hard-codes 1,500 ms; the embedded broker does not answer a held fetch when data arrives).",
     )
     max_poll_records: int | None = 2_000
     commit_interval_s: float = Field(2.8, gt=0, description="How often consumed offsets are committed.")

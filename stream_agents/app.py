@@ -1,14 +1,14 @@
 """The Faust application: the scoring worker.
 
 Events arrive in batches (``stream.take_events``); each batch is validated, scored
-against per-entity state (a Faust table) by the rules, and its alerts, dead letters
-and state writes are sent and acknowledged before Faust acknowledges the batch's
-offsets: processing is at-least-once, and alert ids make re-deliveries harmless.
+against per-entity state (a Faust table) by the rules and models, and its alerts and
+dead letters are sent at once. Before Faust commits input offsets, the commit point
+waits for those to be acknowledged and then writes the state they came from: processing
+is at-least-once, and alert ids make re-deliveries harmless.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bankguard.stream_agents.model_stage import ForecastStage, ModelStage
 from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
-from bankguard.stream_agents.sink import BatchSink
+from bankguard.stream_agents.sink import BatchSink, CommitPoint
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     sink = BatchSink(settings)
     changelog = table.changelog_topic.get_topic_name()
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
+    commit_point = app.commit_point = CommitPoint(sink, store, changelog)  # run by our transport
     watcher.on_change = metrics.rules_changed
     watcher.on_reject = lambda raw, reason: _reject_rules(sink, topics, raw, reason, metrics)
     metrics.rules_changed(watcher.config)
@@ -132,6 +133,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
+        await commit_point()  # nothing scored is lost with the cache
         store.forget()  # the table is the truth after a rebalance
         metrics.partitions_revoked()
 
@@ -148,11 +150,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
             metrics.rejected.labels(scenario, letter.reason).inc()
         for key, value, scenario, detector, severity in scored.alerts:
             sink.send(topics.alerts, key, value)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, sink.flush)  # alerts (and dead letters) first, then state
-        for partition, key, value in scored.state_writes:
-            sink.send(changelog, key, value, partition=partition)
-        await loop.run_in_executor(None, sink.flush)
+        sink.poll()
         done = time.time()
         for scenario, count in scored.valid.items():
             metrics.events.labels(scenario).inc(count)

@@ -1,11 +1,12 @@
 """Scoring one batch of raw messages: validate, update entity state, run the rules.
 
 Transport-free on purpose: the Faust agent feeds it ``take_events`` batches and sends
-what it returns (alerts, dead letters, state writes); tests can drive it directly.
+what it returns (alerts, dead letters); tests can drive it directly.
 
 Redelivery (at-least-once) is safe: each entity's state remembers the input offset
 of the last event it absorbed, and an event at or below it is counted but not
-applied twice. The agent acknowledges alerts before it writes state, so an event
+applied twice. State is written only after the alerts of the events it absorbed are
+acknowledged (see :class:`~bankguard.stream_agents.sink.CommitPoint`), so an event
 whose state landed has had its alerts delivered; one whose state did not is scored
 again from the same state, giving the same alerts with the same ids.
 """
@@ -44,11 +45,11 @@ class Incoming:
 
 @dataclass
 class Scored:
-    """What a batch produced, for the agent to send and count."""
+    """What a batch produced, for the agent to send and count (its state changes wait in the
+    :class:`StateStore` for the next commit point)."""
 
     alerts: list[tuple[bytes, bytes, str, str, str]] = field(default_factory=list)  # key, value, scenario, detector, severity
     dead_letters: list[tuple[bytes | None, bytes, DeadLetter, str]] = field(default_factory=list)  # + scenario
-    state_writes: list[tuple[int, bytes, bytes]] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
     event_times_ms: list[tuple[str, int]] = field(default_factory=list)
     high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
@@ -80,7 +81,7 @@ class StreamScorer:
             grouped[message.scenario].append((event, message.partition, message.offset))
         for scenario, rows in grouped.items():
             self._score_scenario(scenario, rows, config, out)
-        out.state_writes = self.state.drain_writes()
+        self.state.end_batch()
         return out
 
     def _features(self, scenario: str, config: RulesConfig, model_features: tuple) -> tuple:

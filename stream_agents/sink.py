@@ -1,39 +1,110 @@
-"""Everything a batch writes (alerts, dead letters, state), through one librdkafka producer.
+"""Everything the worker writes (alerts, dead letters, state), through one librdkafka producer,
+and the commit point that makes it durable in the order recovery relies on.
 
-``flush`` waits until the broker acknowledged every record of the batch; the agent
-calls it before handing the batch back to Faust, so input offsets are committed only
-after the alerts they caused are durable (at-least-once, never at-most-once).
+Alerts and dead letters are sent as soon as their batch is scored (an alert's latency is
+scoring plus one produce), while state is written at commit points only. Faust runs the
+commit point before it commits input offsets (see :mod:`~bankguard.stream_agents.transport`),
+so committed offsets never run ahead of the alerts or the state they caused: processing is
+at-least-once, never at-most-once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from functools import partial
+
 from confluent_kafka import KafkaError, Message, Producer
+from faust.exceptions import ProducerSendError
 
 from bankguard.kafka import produce, producer_config
 from bankguard.settings import Settings
+from bankguard.stream_agents.state import StateStore
 
 
-class DeliveryFailed(RuntimeError):
-    """The broker did not acknowledge a record; the batch must not be committed."""
+class DeliveryFailed(ProducerSendError):
+    """The broker did not acknowledge a record; offsets must not be committed (Faust crashes
+    the worker on a ``ProducerSendError`` during a commit instead of committing)."""
 
 
 class BatchSink:
-    def __init__(self, settings: Settings) -> None:
-        self._errors: list[str] = []
-        self.producer = Producer(producer_config(settings, **{"linger.ms": 2}) | {"on_delivery": self._delivered})
+    """Sends records and waits for the acknowledgement of those sent before a point.
 
-    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+    ``flush`` waits only for the records sent before it was called: batches keep sending while
+    a commit point waits, and librdkafka's own flush would wait for them too (forever, under
+    a steady stream).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.producer = Producer(producer_config(settings, **{"linger.ms": 2}))
+        self._sent = 0  # sequence number of the next record
+        self._unacknowledged: set[int] = set()
+        self._errors: list[str] = []
+
+    def _delivered(self, seq: int, err: KafkaError | None, msg: Message) -> None:
+        self._unacknowledged.discard(seq)
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
     def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
              headers: dict[str, bytes] | None = None) -> None:
-        produce(self.producer, topic, value, key, partition=partition, headers=headers)
+        seq, self._sent = self._sent, self._sent + 1
+        self._unacknowledged.add(seq)
+        produce(self.producer, topic, value, key, partition=partition, headers=headers,
+                on_delivery=partial(self._delivered, seq))
+
+    def poll(self) -> None:
+        """Serve delivery reports without waiting (a failure surfaces at the next flush)."""
+        self.producer.poll(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Block until every record sent so far is acknowledged, or raise."""
-        if self.producer.flush(timeout_s):
-            raise DeliveryFailed(f"{len(self.producer)} record(s) unacknowledged after {timeout_s:g} s")
+        """Block until every record sent before this call is acknowledged, or raise."""
+        mark, deadline = self._sent, time.monotonic() + timeout_s
+        while min(self._unacknowledged, default=mark) < mark:
+            if time.monotonic() > deadline:
+                waiting = sum(1 for seq in list(self._unacknowledged) if seq < mark)
+                raise DeliveryFailed(f"{waiting} record(s) unacknowledged after {timeout_s:g} s")
+            self.producer.poll(0.01)
         if self._errors:
             errors, self._errors = self._errors, []
             raise DeliveryFailed("; ".join(errors[:3]))
+
+
+class CommitPoint:
+    """Makes what was scored so far durable: the alerts, then the state that absorbed their events.
+
+    1. take the entity states serialized at the end of each batch since the last commit point
+       (the batches' alerts are already sent: scoring a batch, serializing its states and
+       sending its alerts do not yield);
+    2. wait until every record sent so far is acknowledged, which covers the alerts of every
+       batch those states absorbed;
+    3. write the states to the changelog and wait for that too.
+
+    State never lands before its alerts, so the redelivery check in the scorer never skips an
+    event whose alerts were lost. Writing state here rather than per batch coalesces it: an
+    entity seen in many batches between two commits is written once.
+    """
+
+    def __init__(self, sink: BatchSink, state: StateStore, changelog: str) -> None:
+        self.sink = sink
+        self.state = state
+        self.changelog = changelog
+        self._lock = asyncio.Lock()  # states must land in the order they were taken
+
+    async def __call__(self) -> None:
+        async with self._lock:
+            unwritten = self.state.take_unwritten()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.sink.flush)
+            last: dict[int, tuple[bytes, bytes]] = {}
+            for key, (partition, value) in unwritten.items():
+                if partition in last:
+                    self.sink.send(self.changelog, *last[partition], partition=partition)
+                last[partition] = (key, value)
+            await loop.run_in_executor(None, self.sink.flush)
+            # Each partition's last state goes out alone, as a batch of one: the embedded broker
+            # reports a partition's end as the first offset of its last batch plus one, and
+            # Faust recovers a table only up to that end.
+            for partition, (key, value) in last.items():
+                self.sink.send(self.changelog, key, value, partition=partition)
+            await loop.run_in_executor(None, self.sink.flush)

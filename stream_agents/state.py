@@ -1,11 +1,11 @@
-"""Per-entity state over a Faust table, with writes coalesced per batch.
+"""Per-entity state over a Faust table, with writes coalesced between commit points.
 
 The table (``entity-state``) is co-partitioned with the scenario topics, so an
 entity's state lives on the worker that owns its partition, and Faust recovers it
 from the changelog after a restart or a rebalance. Reads hit a cache of live
-:class:`EntityState` objects; each batch writes every entity it touched once,
-through a librdkafka producer, to the changelog partition of the entity's input
-partition (a per-event write through Faust's own producer costs ~150 us).
+:class:`EntityState` objects; each commit point writes every entity touched since
+the last one once, through a librdkafka producer, to the changelog partition of the
+entity's input partition (a per-event write through Faust's own producer costs ~150 us).
 """
 
 from __future__ import annotations
@@ -29,29 +29,36 @@ class StateStore:
     def __init__(self, backing: MutableMapping[bytes, bytes]) -> None:
         self.backing = backing
         self._live: dict[bytes, EntityState] = {}
-        self._dirty: dict[bytes, int] = {}  # key -> partition to write to
+        self._touched: dict[bytes, int] = {}  # key -> changelog partition, this batch
+        self._unwritten: dict[bytes, tuple[int, bytes]] = {}  # key -> (partition, state), newest
 
     def get(self, key: bytes, partition: int) -> EntityState:
-        """The entity's state, marked as touched by this batch."""
+        """The entity's state, marked as touched by the current batch."""
         state = self._live.get(key)
         if state is None:
             stored = self.backing.get(key)
             state = EntityState.from_json(orjson.loads(stored)) if stored else EntityState()
             self._live[key] = state
-        self._dirty[key] = partition
+        self._touched[key] = partition
         return state
 
-    def drain_writes(self) -> list[tuple[int, bytes, bytes]]:
-        """``(partition, key, value)`` of every touched entity; the local store is updated."""
-        writes = []
-        for key, partition in self._dirty.items():
+    def end_batch(self) -> None:
+        """Serialize every entity the batch touched (into the local table too); the newest
+        version of each waits for :meth:`take_unwritten`. Done per batch, so the cost follows
+        the traffic instead of stalling the stream at a commit."""
+        for key, partition in self._touched.items():
             value = orjson.dumps(self._live[key].to_json())
             self.backing[key] = value
-            writes.append((partition, key, value))
-        self._dirty.clear()
-        return writes
+            self._unwritten[key] = (partition, value)
+        self._touched.clear()
+
+    def take_unwritten(self) -> dict[bytes, tuple[int, bytes]]:
+        """The serialized states not yet written to the changelog, handed over once."""
+        unwritten, self._unwritten = self._unwritten, {}
+        return unwritten
 
     def forget(self) -> None:
         """Drop the cache (after a rebalance the table is the truth again)."""
         self._live.clear()
-        self._dirty.clear()
+        self._touched.clear()
+        self._unwritten.clear()

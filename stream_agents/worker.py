@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import faust
 
 from bankguard.errors import BankguardError
@@ -26,4 +28,7 @@ def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
     rules = load_rules(settings.rules_path)
     watcher = RulesWatcher(settings, Topics(settings.topics.prefix).rules_control, rules).start()
     app = create_app(settings, watcher)
+    # Everything loaded so far (libraries, models) lives as long as the worker: keep it out of
+    # the garbage collector's full passes, which otherwise pause the stream for ~75 ms.
+    gc.freeze()
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -11,6 +11,9 @@ from datetime import timedelta
 import orjson
 import yaml
 
+from confluent_kafka import Consumer, TopicPartition
+
+from bankguard.kafka import client_config
 from bankguard.rules.config import DEFAULT_CONFIG_PATH
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.topics import Topics
@@ -64,6 +67,55 @@ def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp
     second = [a for a in alerts if a["event_id"] in {e["event_id"] for e in second_large}]
     assert len(second) == 40
     assert {(a["evidence"]["history_count"], a["evidence"]["history_mean"]) for a in second} == {(5, 20_000.0)}
+
+
+def committed_offsets(settings, topic: str) -> dict[int, int]:
+    """The worker group's committed offset per partition of ``topic`` (negative: none)."""
+    consumer = Consumer(client_config(settings.kafka) | {"group.id": Topics(settings.topics.prefix).worker_group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def test_state_written_at_a_commit_is_recovered_from_the_changelog(settings, tmp_path):
+    """Offsets committed, then the worker killed: nothing is redelivered, so the restarted
+    worker knows the history only from the entity states the commit point wrote."""
+    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"commit_interval_s": 1.0})})
+    topics = Topics(settings.topics.prefix)
+    history = [e for i in range(20) for e in salary_history(f"acc-{i}", 4)]
+    worker = start_worker(settings, tmp_path / "worker-1.log")
+    send(settings, history)
+    worker.wait_for("bankguard_events", lambda t: t.get("aml_kyc", 0) >= len(history))
+    sent = read_topic(settings, topics.scenario("aml_kyc"), expected=len(history))
+    ends = {}
+    for record in sent:
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    deadline = time.monotonic() + 30
+    while any(committed_offsets(settings, topics.scenario("aml_kyc")).get(p, -1) < end for p, end in ends.items()):
+        assert time.monotonic() < deadline, "the worker never committed the history's offsets"
+        time.sleep(0.3)
+    states = {r.key: orjson.loads(r.value) for r in read_topic(settings, topics.state_changelog)}
+    assert {f"aml_kyc:acc-{i}".encode() for i in range(20)} <= set(states)
+    worker.process.process.send_signal(signal.SIGKILL)
+    worker.process.wait(10)
+
+    worker = start_worker(settings, tmp_path / "worker-2.log")
+    try:
+        large = [event("aml_kyc", f"acc-{i}", 81 * DAY, amount=60_000.0, memo="年终奖") for i in range(20)]
+        send(settings, large)
+        worker.wait_for("bankguard_events", lambda t: t.get("aml_kyc", 0) >= len(large))
+        alerts = [orjson.loads(r.value) for r in read_topic(settings, topics.alerts, expected=len(large))]
+        scored = worker.totals("bankguard_events").get("aml_kyc", 0)
+    finally:
+        worker.process.stop()
+    # The new events may be delivered twice (the killed member leaves the group by timeout,
+    # and that rebalance rewinds to the last commit), the committed history never.
+    assert len(large) <= scored < len(history), "the committed history was consumed again"
+    # 4 salaries of 10,000 each came back from the changelog: 60,000 is 6x their mean.
+    assert len(alerts) == len(large)
+    assert {(a["evidence"]["history_count"], a["evidence"]["history_mean"]) for a in alerts} == {(4, 10_000.0)}
 
 
 def test_rules_update_changes_decisions_without_restart_and_bad_ones_are_rejected(settings, worker, tmp_path):
