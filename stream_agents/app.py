@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import aiohttp.web
+import numpy as np
 import faust
 from faust.sensors.monitor import Monitor
 from faust.types import TP, EventT, Message, StreamT
@@ -156,8 +157,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
             metrics.events.labels(scenario).inc(count)
         for _, _, scenario, detector, severity in scored.alerts:
             metrics.alerts.labels(scenario, detector, severity).inc()
-        for scenario, t_ms in scored.event_times_ms:
-            metrics.latency.labels(scenario).observe(max(0.0, done - t_ms / 1000))
+        for scenario, times_ms in scored.event_times_ms.items():
+            metrics.latency.observe(np.maximum(0.0, done - np.asarray(times_ms) / 1000), scenario)
         metrics.batch_size.observe(len(batch))
         for scenario, flags in scored.high_risk.items():
             metrics.record_risk(scenario, flags)

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from bankguard.rules import active_rules
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.scenarios import SCENARIOS
+from bankguard.stream_agents.batch_histogram import BatchHistogram
 
 REJECT_REASONS = ("malformed_json", "schema_violation")
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -34,9 +35,9 @@ class WorkerMetrics:
                                 ["scenario", "reason"], registry=registry)
         self.alerts = Counter("bankguard_alerts", "Alerts written to the alert topic.",
                               ["scenario", "detector", "severity"], registry=registry)
-        self.latency = Histogram("bankguard_event_latency_seconds",
-                                 "From the event's time to its scoring (alerts acknowledged).",
-                                 ["scenario"], buckets=LATENCY_BUCKETS, registry=registry)
+        self.latency = BatchHistogram("bankguard_event_latency_seconds",
+                                      "From the event's time to its scoring (its alerts sent).",
+                                      ["scenario"], LATENCY_BUCKETS, registry)
         self.rules_info = Info("bankguard_rules_config", "Active rules configuration.", registry=registry)
         self.rules_rejected = Counter("bankguard_rules_config_rejected",
                                       "Rules updates rejected by validation.", registry=registry)
@@ -52,8 +53,8 @@ class WorkerMetrics:
                                          "One model's ONNX run over one batch of one scenario.", ["model"],
                                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
                                          registry=registry)
-        self.model_score = Histogram("bankguard_model_score", "Scores of the champion and shadow models.",
-                                     ["scenario", "model"], buckets=SCORE_BUCKETS, registry=registry)
+        self.model_score = BatchHistogram("bankguard_model_score", "Scores of the champion and shadow models.",
+                                          ["scenario", "model"], SCORE_BUCKETS, registry)
         self.model_agreement = Gauge("bankguard_model_agreement", "Share of the last batch's events on which "
                                      "a model's decision matches the champion's.", ["scenario", "model"],
                                      registry=registry)
@@ -101,9 +102,7 @@ class WorkerMetrics:
                       thresholds: dict[str, float], seconds: dict[str, float]) -> None:
         decided = scores[champion] >= thresholds[champion]
         for model, values in scores.items():
-            histogram = self.model_score.labels(scenario, model)
-            for value in values.tolist():
-                histogram.observe(value)
+            self.model_score.observe(values, scenario, model)
             self.model_agreement.labels(scenario, model).set(float(np.mean((values >= thresholds[model]) == decided)))
             self.model_inference.labels(model).observe(seconds[model])
 

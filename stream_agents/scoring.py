@@ -51,7 +51,7 @@ class Scored:
     alerts: list[tuple[bytes, bytes, str, str, str]] = field(default_factory=list)  # key, value, scenario, detector, severity
     dead_letters: list[tuple[bytes | None, bytes, DeadLetter, str]] = field(default_factory=list)  # + scenario
     valid: dict[str, int] = field(default_factory=dict)
-    event_times_ms: list[tuple[str, int]] = field(default_factory=list)
+    event_times_ms: dict[str, list[int]] = field(default_factory=dict)  # per scenario
     high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
 
 
@@ -98,8 +98,8 @@ class StreamScorer:
         features = self._features(scenario, config, model_features)
         columns: dict[str, list[float]] = {feature.name: [] for feature in features}
         events, sequences = [], []
+        out.event_times_ms[scenario] = [event["t_ms"] for event, _, _ in rows]
         for event, partition, offset in rows:
-            out.event_times_ms.append((scenario, event["t_ms"]))
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
             if state.offset is not None and offset <= state.offset:
                 continue  # redelivered: already in the state, its alerts already acknowledged

@@ -79,13 +79,16 @@ class EntityState:
             feature = specs.get(name)
             if isinstance(feature, WindowFeature):
                 buckets = self.buckets.setdefault(name, {})
-                if feature.agg == "max":
-                    buckets[key] = max(buckets.get(key, amount), amount)
+                current = buckets.get(key)
+                if current is None:  # a new bucket: older ones may have left the window
+                    first = key - (feature.buckets - 1)
+                    for idx in [idx for idx in buckets if idx < first]:
+                        del buckets[idx]
+                    buckets[key] = amount
+                elif feature.agg == "max":
+                    buckets[key] = max(current, amount)
                 else:
-                    buckets[key] = buckets.get(key, 0.0) + amount
-                first = key - (feature.buckets - 1)
-                for idx in [idx for idx in buckets if idx < first]:
-                    del buckets[idx]
+                    buckets[key] = current + amount
             elif isinstance(feature, SinceLast):
                 seen = self.seen.setdefault(name, {})
                 last = seen.pop(key, t_ms)
@@ -127,7 +130,7 @@ def _contributions(features: tuple[Feature, ...], event: dict[str, Any], t_ms: i
     for representative, members in windows:
         amount = representative.contribution(event)
         if amount is not None:
-            out.extend((name, t_ms // bucket_ms, amount) for name, bucket_ms in members)
+            out += [(name, t_ms // bucket_ms, amount) for name, bucket_ms in members]
     for feature in since_last:
         key = event.get(feature.field)
         if key is not None:

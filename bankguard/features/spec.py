@@ -82,8 +82,9 @@ class WindowFeature:
 
     def contribution(self, event: dict[str, Any]) -> float | None:
         """What this event adds to the aggregate, or ``None`` when it does not count."""
-        if not all(condition.test(event) for condition in self.where):
-            return None
+        for condition in self.where:  # a loop, not all(): this runs per event and feature
+            if not condition.test(event):
+                return None
         if self.value is None:
             return 1.0
         raw = event_value(event, self.value)
