@@ -10,14 +10,13 @@ Only events inside the report window raise alerts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bankguard.alerts import Detector, alert_record
+from bankguard.alerts import Finding, alert_record
 from bankguard.backtest.sources import EventFrames
 from bankguard.models.dataset import raw_column
 from bankguard.models.features import model_matrix, scenario_features, window_features
@@ -71,16 +70,12 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
         with_models = models is not None and scenario in models.scenarios
         # One pass of the feature engine for the rules and the champion, as the worker does.
         batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if with_models else ())
-        found = [_Found(hit.row, _detector("rule", hit.rule, hit.version), hit.severity, hit.score, hit.reasons,
-                        hit.evidence)
-                 for hit in hits if in_window[hit.row]]
+        found: list[Finding] = [hit for hit in hits if in_window[hit.row]]
         if with_models:
             champion = models.champion(scenario)
             coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
                 "model", models.version(scenario, champion), {scenario})
-            found += [_Found(hit.row, _detector("model", hit.detector_id, hit.version), hit.severity, hit.score,
-                             hit.reasons, hit.evidence)
-                      for hit in _model_alerts(models, scenario, frame, batch.features, in_window)]
+            found += _model_alerts(models, scenario, frame, batch.features, in_window)
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",
@@ -93,21 +88,7 @@ def report_label(kind: str, detector: str, scenario: str) -> str:
     return f"{detector} ({scenario})" if kind == "model" else detector
 
 
-class _Found(NamedTuple):
-    row: int  # in the scenario's frame
-    detector: Detector
-    severity: str
-    score: float
-    reasons: tuple[str, ...]
-    evidence: dict[str, Any]
-
-
-@lru_cache(maxsize=1_024)
-def _detector(kind: str, detector_id: str, version: int | str) -> Detector:
-    return Detector(kind=kind, id=detector_id, version=version)
-
-
-def _records(scenario: str, frame: pd.DataFrame, found: list[_Found], config_version: str,
+def _records(scenario: str, frame: pd.DataFrame, found: list[Finding], config_version: str,
              detected_at: datetime) -> list[dict[str, Any]]:
     """The stream's alert record for each hit, plus flat columns for the report; the event
     fields are read at the alerting rows only."""
@@ -120,9 +101,8 @@ def _records(scenario: str, frame: pd.DataFrame, found: list[_Found], config_ver
     out = []
     for i, hit in enumerate(found):
         event = {"event_id": ids[i], "entity_id": entities[i], "event_time": times[i]}
-        record = alert_record(scenario=scenario, event=event, detector=hit.detector, severity=hit.severity,
-                              score=hit.score, reasons=hit.reasons, evidence=hit.evidence,
-                              config_version=config_version, detected_at=detected_at)
+        record = alert_record(scenario=scenario, event=event, finding=hit, config_version=config_version,
+                              detected_at=detected_at)
         del record["schema_version"], record["detected_at"]
         kind = hit.detector.kind
         record |= {"detector": f"rule:{hit.detector.id}" if kind == "rule" else hit.detector.id, "kind": kind,

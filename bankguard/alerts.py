@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -24,6 +25,30 @@ class Detector(BaseModel):
     kind: Literal["rule", "model"]
     id: str
     version: int | str
+
+
+@lru_cache(maxsize=1_024)
+def detector(kind: Literal["rule", "model"], detector_id: str, version: int | str) -> Detector:
+    """The detector, built once per (kind, id, version): it is immutable, and alerts by the
+    thousand would each validate a new one."""
+    return Detector(kind=kind, id=detector_id, version=version)
+
+
+class Finding(Protocol):
+    """What a rule hit and a model alert both are: one detector firing on one row of a batch."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def detector(self) -> Detector: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+    @property
+    def evidence(self) -> dict[str, Any]: ...
 
 
 class Alert(BaseModel):
@@ -50,10 +75,10 @@ def alert_id(scenario: str, event_id: str, detector_id: str, detector_version: i
     return str(uuid.uuid5(_NAMESPACE, f"{scenario}/{event_id}/{detector_id}/{detector_version}"))
 
 
-def alert_record(*, scenario: str, event: dict[str, Any], detector: Detector, severity: str, score: float,
-                 reasons: list[str] | tuple[str, ...], evidence: dict[str, Any], config_version: str | None,
+def alert_record(*, scenario: str, event: dict[str, Any], finding: Finding, config_version: str | None,
                  detected_at: datetime | None = None) -> dict[str, Any]:
-    """The JSON-ready alert for one hit (validated by the schema tests, built as a dict for speed)."""
+    """The JSON-ready alert for one finding (validated by the schema tests, built as a dict for speed)."""
+    detector = finding.detector
     return {
         "schema_version": ALERT_SCHEMA_VERSION,
         "alert_id": alert_id(scenario, event["event_id"], detector.id, detector.version),
@@ -62,10 +87,10 @@ def alert_record(*, scenario: str, event: dict[str, Any], detector: Detector, se
         "entity_id": event["entity_id"],
         "event_time": event["event_time"],
         "detected_at": (detected_at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds"),
-        "severity": severity,
-        "score": score,
+        "severity": finding.severity,
+        "score": finding.score,
         "detector": detector.model_dump(),
         "rules_config_version": config_version,
-        "reasons": list(reasons),
-        "evidence": evidence,
+        "reasons": list(finding.reasons),
+        "evidence": finding.evidence,
     }

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bankguard.alerts import Detector, detector
 from bankguard.errors import BankguardError
 from bankguard.features.spec import Feature
 from bankguard.models.features import (
@@ -87,6 +88,10 @@ class ModelAlert:
     score: float
     reasons: tuple[str, ...]
     evidence: dict[str, Any]
+
+    @property
+    def detector(self) -> Detector:
+        return detector("model", self.detector_id, self.version)
 
 
 def model_alert(hit: ModelHit) -> ModelAlert:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
-from bankguard.alerts import Detector, alert_record
+from bankguard.alerts import Finding, alert_record
 from bankguard.events import InvalidEvent, epoch_ms, parse_event
 from bankguard.rules import Batch, evaluate, features_for
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
@@ -119,17 +119,13 @@ class StreamScorer:
             model_alerts, flagged = self.models.score(scenario, events, arrays, sequences)
             high |= flagged
             for alert in model_alerts:
-                self._emit(out, scenario, events[alert.row], Detector(kind="model", id=alert.detector_id,
-                                                                      version=alert.version),
-                           alert.severity, alert.score, alert.reasons, alert.evidence, config.version)
+                self._emit(out, scenario, events[alert.row], alert, config.version)
         out.high_risk.setdefault(scenario, []).extend(high.tolist())
         for hit in hits:
-            self._emit(out, scenario, events[hit.row], Detector(kind="rule", id=hit.rule, version=hit.version),
-                       hit.severity, hit.score, hit.reasons, hit.evidence, config.version)
+            self._emit(out, scenario, events[hit.row], hit, config.version)
 
     @staticmethod
-    def _emit(out: Scored, scenario: str, event: dict, detector: Detector, severity: str, score: float,
-              reasons: tuple[str, ...], evidence: dict, config_version: str) -> None:
-        record = alert_record(scenario=scenario, event=event, detector=detector, severity=severity, score=score,
-                              reasons=reasons, evidence=evidence, config_version=config_version)
-        out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, detector.id, severity))
+    def _emit(out: Scored, scenario: str, event: dict, finding: Finding, config_version: str) -> None:
+        record = alert_record(scenario=scenario, event=event, finding=finding, config_version=config_version)
+        out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, finding.detector.id,
+                           finding.severity))

@@ -96,6 +96,8 @@ class CommitPoint:
             unwritten = self.state.take_unwritten()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.sink.flush)
+            if not unwritten:
+                return
             last: dict[int, tuple[bytes, bytes]] = {}
             for key, (partition, value) in unwritten.items():
                 if partition in last:

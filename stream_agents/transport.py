@@ -103,7 +103,6 @@ class Consumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-
     async def _until_drained(self, channels: Any) -> None:
         """After a message waited for room: wait until the streams have drained their buffers to
         Faust's pressure-drop level (or the flow stops), so the next messages take the fast path

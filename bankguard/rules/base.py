@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pandas as pd
 
+from bankguard.alerts import Detector, detector
 from bankguard.features.spec import Feature
 from bankguard.rules.config import RulesConfig, Severity
 
@@ -82,6 +83,10 @@ class Hit:
     score: float
     reasons: tuple[str, ...]
     evidence: dict[str, Any]
+
+    @property
+    def detector(self) -> Detector:
+        return detector("rule", self.rule, self.version)
 
 
 class Rule(Protocol):
