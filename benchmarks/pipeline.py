@@ -20,11 +20,13 @@ import json
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.events import iso_times
@@ -39,6 +41,16 @@ from bankguard.topics import Topics
 
 def scored(url: str) -> int:
     return int(sum(scrape_totals(url, "bankguard_events", "scenario").values()))
+
+
+def mean_batch(url: str) -> float:
+    """Mean events per processed batch so far (the worker's batch-size histogram)."""
+    with urllib.request.urlopen(url, timeout=2) as response:
+        text = response.read().decode()
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(text)
+               if family.name == "bankguard_batch_events" for sample in family.samples}
+    count = samples.get("bankguard_batch_events_count", 0.0)
+    return samples.get("bankguard_batch_events_sum", 0.0) / count if count else 0.0
 
 
 def saturation(settings: Settings, events: int, log: Path) -> dict:
@@ -56,10 +68,12 @@ def saturation(settings: Settings, events: int, log: Path) -> dict:
             if count > seen:
                 seen, last = count, now
             time.sleep(0.05)
+        batch = mean_batch(url)
     finally:
         worker.stop()
     rate = (seen - first_count) / (last - first) if last and last > first else 0.0
-    return {"events": report.produced, "scored": seen, "scored_events_per_s": round(rate)}
+    return {"events": report.produced, "scored": seen, "scored_events_per_s": round(rate),
+            "mean_batch_events": round(batch)}
 
 
 def passthrough(settings: Settings, events: int) -> float:

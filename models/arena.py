@@ -106,6 +106,22 @@ def best_per_event(models: Mapping[str, Mapping[str, Any]]) -> tuple[str, float]
     return name, float(candidates[name])
 
 
+def sequence_verdicts(report: Mapping[str, Any]) -> list[str]:
+    """One line per scenario whose risk has a legitimate look-alike differing only in order
+    (``order_only``): the LSTM's held-out PR-AUC against the best per-event model's."""
+    lines = []
+    for scenario, entry in report.get("scenarios", {}).items():
+        models = entry.get("models", {})
+        if not entry.get("order_only") or "lstm" not in models:
+            continue
+        name, best = best_per_event(models)
+        lstm = float(models["lstm"].get("pr_auc") or 0.0)
+        verdict = "beats" if lstm > best else "does not beat"
+        lines.append(f"{scenario}: the LSTM (PR-AUC {lstm:.3f}) {verdict} the best per-event model "
+                     f"({name}, {best:.3f}) on a pattern told apart by order alone")
+    return lines
+
+
 def render_table(report: Mapping[str, Any]) -> Any:
     """A rich table: one row per scenario and model, the champion marked."""
     from rich.table import Table
@@ -128,7 +144,8 @@ def render_table(report: Mapping[str, Any]) -> Any:
                 _fmt(m.get("latency_us_batch256"), 1),
                 end_section=i == len(entry.get("models", {})) - 1,
             )
-    table.caption = "* champion (best PR-AUC unless pinned); x base = PR-AUC / test base rate"
+    table.caption = "\n".join(["* champion (best PR-AUC unless pinned); x base = PR-AUC / test base rate",
+                               *sequence_verdicts(report)])
     return table
 
 

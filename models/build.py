@@ -17,7 +17,13 @@ import numpy as np
 
 from bankguard.errors import BankguardError
 from bankguard.models.arena import REPORT_VERSION, evaluate_model, load_report, write_report
-from bankguard.models.dataset import ScenarioDataset, build_dataset, config_for_records, load_records
+from bankguard.models.dataset import (
+    ScenarioDataset,
+    build_dataset,
+    config_for_records,
+    load_records,
+    make_generator,
+)
 from bankguard.models.forecast import QUICK_FORECAST, ForecastConfig, build_forecasts
 from bankguard.models.registry import choose_champion, pins, sequence_signature, write_model
 from bankguard.models.sequences import SEQ_LEN, vector_width
@@ -82,6 +88,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
         "test_positives": int(data.y[test].sum()),
         "test_patterns": {str(k_): int(v) for k_, v in data.frame["pattern"].iloc[test].value_counts().items()},
         "champion": champion,
+        "order_only": make_generator(scenario, seed, n_entities=10).order_only,
         "data_hash": data.data_hash,
         "dataset_seconds": built,
         "seconds": time.perf_counter() - started,

@@ -153,9 +153,10 @@ M10 = (MINUTE_MS, 10)
 
 def _num(columns: Columns, name: str) -> np.ndarray:
     values = np.asarray(columns[name])
-    if values.dtype.kind in "fiub":  # already numbers (batch columns): no per-value conversion
+    try:  # numbers, None (NaN) and numeric strings: numpy converts them as pandas would
         return values.astype(np.float64)
-    return pd.to_numeric(pd.Series(values.astype(object)), errors="coerce").to_numpy(np.float64)
+    except (TypeError, ValueError):  # a non-numeric string somewhere: NaN for it alone
+        return pd.to_numeric(pd.Series(values.astype(object)), errors="coerce").to_numpy(np.float64)
 
 
 def _text(columns: Columns, name: str) -> np.ndarray:
@@ -453,15 +454,31 @@ def _numeric(spec: Numeric, c: Columns) -> np.ndarray:
 
 
 def _onehot(spec: Categorical, c: Columns) -> np.ndarray:
-    index = {value: i for i, value in enumerate(spec.vocab)}
     rows = _text(c, spec.field)
-    # Each distinct value is looked up once (a batch repeats a handful of categories).
-    distinct, uniques = pd.factorize(rows, use_na_sentinel=False)
-    lookup = np.array([index.get(_category(v), len(spec.vocab)) for v in uniques], dtype=np.int64)
-    codes = lookup[distinct] if len(rows) else np.zeros(0, dtype=np.int64)
+    codes = _codes(spec, rows)
     out = np.zeros((len(rows), len(spec.vocab) + 1))
     out[np.arange(len(rows)), codes] = 1.0
     return out
+
+
+_CODES: dict[Categorical, dict[Any, int]] = {}
+
+
+def _codes(spec: Categorical, rows: np.ndarray) -> np.ndarray:
+    """Vocabulary index per row (``len(vocab)`` for the rest). Raw values are memoised per
+    vocabulary: a stream batch of a few events would pay more for a factorize than this."""
+    memo = _CODES.setdefault(spec, {})
+    if len(memo) > 4096:  # a free-text field: keep the memo bounded
+        memo.clear()
+    codes = np.empty(len(rows), dtype=np.int64)
+    for i, value in enumerate(rows.tolist()):
+        key = (type(value), value)  # 1 and True are equal keys, their categories are not
+        code = memo.get(key)
+        if code is None:
+            category = _category(value)
+            code = memo[key] = spec.vocab.index(category) if category in spec.vocab else len(spec.vocab)
+        codes[i] = code
+    return codes
 
 
 def _category(value: Any) -> str:

@@ -68,7 +68,7 @@ PROFILES = {
     "smoke": Profile("smoke", SMOKE, max_fit_rows=4_000, rf_trees=8, rf_depth=6, hgb_iter=15,
                      mlp_hidden=(16,), mlp_iter=5, lstm=LstmConfig(hidden=8, dense=8, row_hidden=16, epochs=1)),
     "quick": Profile("quick", QUICK, max_fit_rows=25_000, rf_trees=25, rf_depth=8, hgb_iter=60,
-                     mlp_hidden=(32,), mlp_iter=15, lstm=LstmConfig(hidden=24, dense=24, row_hidden=48, epochs=4)),
+                     mlp_hidden=(32,), mlp_iter=15, lstm=LstmConfig(hidden=24, dense=24, row_hidden=48, epochs=8)),
 }
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bankguard.models.arena import load_report
+from bankguard.models.arena import best_per_event, load_report, sequence_verdicts
+from bankguard.models.dataset import make_generator
 from bankguard.models.features import scenario_features, window_features
 from bankguard.models.forecast import HORIZONS, Forecaster
 from bankguard.models.registry import SHIPPED, list_models, load_model
@@ -61,3 +62,16 @@ def test_shipped_forecasters_answer_every_horizon():
     for ratio in (0.01, 0.02, 0.5):
         out = forecaster.update("cyber_security", ratio)
     assert set(out) == set(HORIZONS) and all(0.0 <= v <= 1.0 for v in out.values())
+
+
+def test_shipped_lstm_beats_every_per_event_model_where_only_order_tells_risk():
+    report = load_report(SHIPPED)
+    order_only = [s for s in SCENARIOS if make_generator(s, 7, n_entities=10).order_only]
+    assert order_only, "a scenario's risk pattern has a look-alike that differs only in order"
+    for scenario in order_only:
+        entry = report["scenarios"][scenario]
+        assert entry["order_only"]
+        name, best = best_per_event(entry["models"])
+        assert entry["models"]["lstm"]["pr_auc"] > best, f"{scenario}: lstm vs {name}"
+    verdicts = sequence_verdicts(report)
+    assert len(verdicts) == len(order_only) and all(" beats " in line for line in verdicts)

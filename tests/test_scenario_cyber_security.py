@@ -123,3 +123,23 @@ def test_deterministic_under_the_seed(pools):
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
     assert_events_valid("cyber_security", rows)
     assert len({frozenset(row.event) for row in rows}) == 1
+
+
+def test_incident_response_is_the_kill_chain_in_another_order_and_unlabelled(pools, rows):
+    gen = CyberSecurityGenerator(seed=3, n_entities=200, pools=pools)
+    plans = {pattern.name: pattern for pattern in gen.patterns()}
+    assert plans["incident_response"].benign and gen.order_only
+    assert "incident_response" not in gen.pattern_names
+
+    def steps(name: str, entity: int) -> list[tuple[str, str]]:
+        planned = sorted(plans[name].plan(entity, START_MS), key=lambda step: step[0])
+        return [(fields["threat_type"], fields["detector"]) for _, fields in planned]
+
+    for entity in range(100):
+        attack, response = steps("kill_chain", entity), steps("incident_response", entity)
+        for chain in (attack, response):  # counted over any window, the same detections
+            assert chain.count(("phishing", "email_gateway")) == 1 and chain[-1] == ("insider", "dlp")
+            assert {kind for kind in chain[:-1] if kind[0] != "phishing"} <= {("malware", "edr"), ("malware", "ids")}
+        assert attack[0][0] == "phishing" and response[0] == ("malware", "edr")  # the order is the difference
+    # A look-alike is legitimate traffic: the truth never names it.
+    assert not any(r.pattern == "incident_response" for r in rows)

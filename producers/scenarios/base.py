@@ -43,12 +43,17 @@ class Pattern:
     returns ``(time offset in ms from the start, event fields)`` pairs; the base
     class fills in ids, entity and time. A field ``_entity`` (an entity index) sends
     that event to another entity, for patterns spread over peers (rings, mule herds).
+
+    ``benign`` marks a legitimate look-alike: the same events as a risk pattern in
+    another order. Its events are not labelled (they are legitimate traffic), so only a
+    model that reads the order of an entity's events can tell the two apart.
     """
 
     name: str
     rate: float
     plan: Callable[[int, int], list[tuple[int, Event]]]  # (entity index, start ms) -> events
     description: str = ""
+    benign: bool = False
 
 
 @dataclass(order=True)
@@ -57,7 +62,7 @@ class _Pending:
     seq: int
     entity: int = field(compare=False)
     fields: Event = field(compare=False)
-    pattern: str = field(compare=False)
+    pattern: str | None = field(compare=False)
 
 
 class FakerPools:
@@ -119,7 +124,13 @@ class ScenarioGenerator(ABC):
     # -- shared machinery -----------------------------------------------------------
     @property
     def pattern_names(self) -> list[str]:
-        return [pattern.name for pattern in self._patterns]
+        """The risk patterns' names: the labels this generator's truth can carry."""
+        return [pattern.name for pattern in self._patterns if not pattern.benign]
+
+    @property
+    def order_only(self) -> bool:
+        """Whether a risk pattern has a benign look-alike that differs only in order."""
+        return any(pattern.benign for pattern in self._patterns)
 
     def pick_entities(self, count: int) -> np.ndarray:
         return self.rng.choice(self.n_entities, size=count, p=self.activity)
@@ -155,7 +166,7 @@ class ScenarioGenerator(ABC):
                     heapq.heappush(
                         self._pending,
                         _Pending(t0 + max(0, int(offset_ms)), self._pending_seq, target, fields,
-                                 pattern.name),
+                                 None if pattern.benign else pattern.name),
                     )
 
     def _due(self, end_ms: int) -> list[_Pending]:
@@ -169,7 +180,7 @@ class ScenarioGenerator(ABC):
         entities: np.ndarray,
         timestamps_ms: np.ndarray,
         events: list[Event],
-        patterns: Sequence[str] | None = None,
+        patterns: Sequence[str | None] | None = None,
     ) -> list[Emitted]:
         """Add the envelope (ids, entity, time) to scenario fields."""
         iso = iso_times(timestamps_ms)

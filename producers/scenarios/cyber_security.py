@@ -6,6 +6,12 @@ Patterns (each invisible in a single event):
   large outbound transfer flagged by DLP, all within an hour.
 - ``ddos_burst``: a flood of DDoS detections on one web-facing host within minutes, the
   number of affected systems rising as it spreads.
+
+Legitimate look-alike (unlabelled): ``incident_response``, the same detections in
+another order. Malware is caught and cleaned first, the security team then runs a
+phishing drill on the host's user, and the forensic image goes to the response
+vendor's server (the drill's sender) as a large upload that DLP flags. Counted over
+any window, its detections are the kill chain's; only their order differs.
 """
 
 from __future__ import annotations
@@ -101,21 +107,32 @@ class CyberSecurityGenerator(ScenarioGenerator):
 
     def _kill_chain(self, entity: int, t0: int) -> list[tuple[int, Event]]:
         """Each step is a routine mid-severity alert; the order on one host is the story."""
+        return self._chain(entity, attack=True)
+
+    def _incident_response(self, entity: int, t0: int) -> list[tuple[int, Event]]:
+        """The kill chain's detections, malware first: a cleanup, not an attack."""
+        return self._chain(entity, attack=False)
+
+    def _chain(self, entity: int, attack: bool) -> list[tuple[int, Event]]:
+        """Phishing, malware (its beacon on the wire half the time) and a large DLP-flagged
+        upload within the hour, at the same offsets and with the same fields either way.
+        An attack starts with the phishing and exfiltrates to its C2; a response starts with
+        the malware and uploads to the vendor that sent the drill."""
         rng = self.rng
         host = entity if self.role[entity] == 0 else int(rng.choice(self.workstations))
         c2, lure = self._remote(), self._remote()
-        phish = (0, self._detection(PHISHING, "email_gateway", rng.uniform(3.0, 5.5), lure,
-                                    int(rng.lognormal(np.log(3e3), 0.5))))
+        phish = self._detection(PHISHING, "email_gateway", rng.uniform(3.0, 5.5), lure,
+                                int(rng.lognormal(np.log(3e3), 0.5)))
+        malware = self._detection(MALWARE, "edr", rng.uniform(4.0, 6.5), c2, int(rng.lognormal(np.log(2e4), 0.5)))
         infect = int(rng.integers(3 * MINUTE, 15 * MINUTE))
-        steps = [phish, (infect, self._detection(MALWARE, "edr", rng.uniform(4.0, 6.5), c2,
-                                                 int(rng.lognormal(np.log(2e4), 0.5))))]
+        steps = [(0, phish), (infect, malware)] if attack else [(0, malware), (infect, phish)]
         if rng.random() < 0.5:  # the beacon is also seen on the wire
             steps.append((infect + int(rng.integers(MINUTE, 8 * MINUTE)), self._detection(
                 MALWARE, "ids", rng.uniform(3.0, 5.5), c2, int(rng.lognormal(np.log(5e4), 0.5)))))
         # Tens of times the host's habit, yet no bigger than the estate's own large backups.
-        stolen = np.clip(self.upload[host] * rng.uniform(20, 50), 150 * MB, 1_200 * MB)
+        upload = np.clip(self.upload[host] * rng.uniform(20, 50), 150 * MB, 1_200 * MB)
         steps.append((int(rng.integers(30 * MINUTE, 58 * MINUTE)), self._detection(
-            INSIDER, "dlp", rng.uniform(4.0, 6.5), c2, int(stolen))))
+            INSIDER, "dlp", rng.uniform(4.0, 6.5), c2 if attack else lure, int(upload))))
         return [(offset, {**fields, "_entity": host}) for offset, fields in steps]
 
     def _ddos_burst(self, entity: int, t0: int) -> list[tuple[int, Event]]:
@@ -140,4 +157,6 @@ class CyberSecurityGenerator(ScenarioGenerator):
                     "phishing, malware, then a large exfiltration on one host within an hour"),
             Pattern("ddos_burst", 0.0005, self._ddos_burst,
                     "a flood of DDoS alerts on one web host, affected systems rising"),
+            Pattern("incident_response", 0.003, self._incident_response,
+                    "malware cleaned, a phishing drill, a forensic upload: legitimate", benign=True),
         ]
