@@ -33,7 +33,7 @@ from bankguard.events import EVENT_MODELS
 from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, WindowFeature, Where
 from bankguard.scenarios import SCENARIOS
 
-FEATURE_VERSION = 1  # bump when a transform in this module changes meaning
+FEATURE_VERSION = 2  # bump when a transform in this module changes meaning
 FIVE_MIN = 5 * MINUTE_MS
 OTHER = "<other>"
 NEVER_SECONDS = 90 * 86_400.0  # SinceLast horizon: "never seen" reads as beyond it
@@ -252,11 +252,21 @@ def _derive_aml_kyc(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.nda
     }
 
 
+def _date_ms(values: np.ndarray) -> np.ndarray:
+    """ISO dates as epoch ms (NaN when absent or unreadable); numpy parses the usual case
+    an order of magnitude faster than pandas, which handles the odd value."""
+    try:
+        parsed = values.astype("datetime64[ms]")
+    except ValueError:
+        parsed = pd.to_datetime(pd.Series(values), errors="coerce").to_numpy("datetime64[ms]")
+    out = parsed.astype(np.int64).astype(np.float64)
+    out[np.isnat(parsed)] = np.nan
+    return out
+
+
 def _derive_insurance(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     t_ms = _num(c, "t_ms")
-    start = pd.to_datetime(pd.Series(_text(c, "policy_start")), errors="coerce")
-    start_ms = (start.astype("int64") // 1_000_000).to_numpy(np.float64)
-    start_ms[start.isna().to_numpy()] = np.nan
+    start_ms = _date_ms(_text(c, "policy_start"))
     age_days = np.clip((t_ms - start_ms) / DAY_MS, 0, None)
     prior = _num(c, "prior_claims")
     return {

@@ -36,8 +36,10 @@ class ModelStage:
         return self.scorer.window_features(scenario) if scenario in self.scorer.scenarios else ()
 
     def sequence(self, scenario: str, state: EntityState, event: dict[str, Any]) -> np.ndarray | None:
-        """Push the event into the entity's sequence (kept in its state) and return it."""
-        if scenario not in self.scorer.scenarios:
+        """Push the event into the entity's sequence (kept in its state) and return it;
+        None when no loaded model of the scenario reads sequences (a per-event champion
+        without shadows), which spares the buffer's per-event cost."""
+        if scenario not in self.scorer.scenarios or not self.scorer.needs_sequences(scenario):
             return None
         buffer = SequenceBuffer.from_json(state.extras.get(SEQUENCE_KEY, {}))
         sequence = buffer.push(event)
@@ -51,7 +53,7 @@ class ModelStage:
             return [], np.zeros(len(events), dtype=bool)
         spec = scenario_features(scenario)
         matrix = model_matrix(spec, event_columns(spec, events), windows)
-        result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences))
+        result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences) if sequences else None)
         champion = result.champion
         flagged = result.champion_scores >= max(result.thresholds[champion], HIGH_RISK_SCORE)
         if self.metrics is not None:

@@ -107,8 +107,9 @@ class StreamScorer:
             for name, value in state.observe(features, event, event["t_ms"]).items():
                 columns[name].append(value)
             events.append(event)
-            if model_features:
-                sequences.append(self.models.sequence(scenario, state, event))
+            sequence = self.models.sequence(scenario, state, event) if model_features else None
+            if sequence is not None:
+                sequences.append(sequence)
         out.valid[scenario] = len(rows)
         arrays = {name: np.array(values) for name, values in columns.items()}
         batch = Batch(scenario, arrays, events=events)

@@ -151,3 +151,18 @@ def test_matrix_handles_missing_fields_and_unknown_categories():
     assert X[0, spec.columns.index("country=<other>")] == 1.0
     frame = pd.DataFrame([event])
     assert frame.shape[0] == 1
+
+
+def test_policy_age_and_claim_rate_read_the_policy_start_in_days():
+    spec = scenario_features("insurance_claims")
+    start_ms = int(np.datetime64("2026-01-01", "ms").astype(np.int64))
+    events = [{"scenario": "insurance_claims", "entity_id": "POL-1", "t_ms": start_ms + days * DAY_MS,
+               "amount": 5_000.0, "claim_type": "auto", "policy_start": start, "prior_claims": 2}
+              for days, start in ((10, "2026-01-01"), (730, "2026-01-01"), (10, None), (10, "not a date"))]
+    rows = [{f.name: 0.0 for f in spec.windows} | {"m_since_prev": float("inf")}] * len(events)
+    X = model_matrix(spec, event_columns(spec, events), window_matrix(spec, rows))
+    age = X[:, spec.columns.index("log_policy_age_days")]
+    rate = X[:, spec.columns.index("claims_per_year")]
+    np.testing.assert_allclose(age[:2], np.log1p([10.0, 730.0]), rtol=1e-6)
+    np.testing.assert_allclose(rate[:2], [2 / 0.25, 2 / 2.0], rtol=1e-6)  # a young policy: the quarter-year floor
+    np.testing.assert_allclose(age[2:], np.log1p(3650.0), rtol=1e-6)  # unknown start: a ten-year-old policy
