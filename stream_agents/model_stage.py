@@ -35,12 +35,13 @@ class ModelStage:
     def features(self, scenario: str) -> tuple[Feature, ...]:
         return self.scorer.window_features(scenario) if scenario in self.scorer.scenarios else ()
 
-    def sequence(self, scenario: str, state: EntityState, event: dict[str, Any]) -> np.ndarray | None:
-        """Push the event into the entity's sequence (kept in its state) and return it;
-        None when no loaded model of the scenario reads sequences (a per-event champion
-        without shadows), which spares the buffer's per-event cost."""
-        if scenario not in self.scorer.scenarios or not self.scorer.needs_sequences(scenario):
-            return None
+    def reads_sequences(self, scenario: str) -> bool:
+        """Whether a loaded model of the scenario reads the entity's event sequence (not a
+        per-event champion without shadows): only then is the sequence kept, per event."""
+        return scenario in self.scorer.scenarios and self.scorer.needs_sequences(scenario)
+
+    def sequence(self, state: EntityState, event: dict[str, Any]) -> np.ndarray:
+        """Push the event into the entity's sequence (kept in its state) and return it."""
         buffer = SequenceBuffer.from_json(state.extras.get(SEQUENCE_KEY, {}))
         sequence = buffer.push(event)
         state.extras[SEQUENCE_KEY] = buffer.to_json()

@@ -95,6 +95,7 @@ class StreamScorer:
     def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,
                         out: Scored) -> None:
         model_features = self.models.features(scenario) if self.models else ()
+        with_sequences = self.models is not None and self.models.reads_sequences(scenario)
         features = self._features(scenario, config, model_features)
         columns: dict[str, list[float]] = {feature.name: [] for feature in features}
         events, sequences = [], []
@@ -107,9 +108,8 @@ class StreamScorer:
             for name, value in state.observe(features, event, event["t_ms"]).items():
                 columns[name].append(value)
             events.append(event)
-            sequence = self.models.sequence(scenario, state, event) if model_features else None
-            if sequence is not None:
-                sequences.append(sequence)
+            if with_sequences:
+                sequences.append(self.models.sequence(state, event))
         out.valid[scenario] = len(rows)
         arrays = {name: np.array(values) for name, values in columns.items()}
         batch = Batch(scenario, arrays, events=events)
