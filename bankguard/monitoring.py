@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 import bankguard.dashboards
 
@@ -100,16 +101,19 @@ def rule_files() -> list[Path]:
     return sorted(RULES_DIR.glob("*.rules.yml")) if RULES_DIR.is_dir() else []
 
 
-def scrape_totals(url: str, metric: str, label: str, timeout_s: float = 2.0) -> dict[str, float]:
-    """Sum the samples of counter ``metric`` at a /metrics URL, grouped by one label."""
+def scrape_samples(url: str, metric: str, timeout_s: float = 2.0) -> list[Sample]:
+    """The samples of metric family ``metric`` at a /metrics URL (``_total``, ``_bucket``...)."""
     with urllib.request.urlopen(url, timeout=timeout_s) as response:
         text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) if family.name == metric
+            for sample in family.samples]
+
+
+def scrape_totals(url: str, metric: str, label: str, timeout_s: float = 2.0) -> dict[str, float]:
+    """Sum the samples of counter ``metric`` at a /metrics URL, grouped by one label."""
     totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name != metric:
-            continue
-        for sample in family.samples:
-            if sample.name == f"{metric}_total" and label in sample.labels:
-                key = sample.labels[label]
-                totals[key] = totals.get(key, 0.0) + sample.value
+    for sample in scrape_samples(url, metric, timeout_s):
+        if sample.name == f"{metric}_total" and label in sample.labels:
+            key = sample.labels[label]
+            totals[key] = totals.get(key, 0.0) + sample.value
     return totals

@@ -20,18 +20,16 @@ import json
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.events import iso_times
 from bankguard.kafka import TopicSpec, bankguard_topics, client_config, ensure_topics, produce, producer_config
-from bankguard.monitoring import scrape_totals
+from bankguard.monitoring import scrape_samples, scrape_totals
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.scenarios import SCENARIOS
 from bankguard.stack import spawn_worker
@@ -45,10 +43,7 @@ def scored(url: str) -> int:
 
 def mean_batch(url: str) -> float:
     """Mean events per processed batch so far (the worker's batch-size histogram)."""
-    with urllib.request.urlopen(url, timeout=2) as response:
-        text = response.read().decode()
-    samples = {sample.name: sample.value for family in text_string_to_metric_families(text)
-               if family.name == "bankguard_batch_events" for sample in family.samples}
+    samples = {sample.name: sample.value for sample in scrape_samples(url, "bankguard_batch_events")}
     count = samples.get("bankguard_batch_events_count", 0.0)
     return samples.get("bankguard_batch_events_sum", 0.0) / count if count else 0.0
 
