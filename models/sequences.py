@@ -10,6 +10,7 @@ same function the stream calls, and :class:`SequenceBuffer` is the stream's stat
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -146,32 +147,42 @@ def event_vector(event: Event, prev_t_ms: int | None) -> np.ndarray:
 
 
 class SequenceBuffer:
-    """One entity's sequence state in the stream: the last ``SEQ_LEN`` vectors and time."""
+    """One entity's sequence state in the stream: the last ``SEQ_LEN`` vectors and time.
 
-    __slots__ = ("vectors", "last_t_ms")
+    The vectors live in one float32 array (oldest first, zero rows before the first
+    event), so a push is a shift and a copy; the changelog holds them as base64 bytes."""
+
+    __slots__ = ("vectors", "count", "last_t_ms")
 
     def __init__(self) -> None:
-        self.vectors: list[list[float]] = []
+        self.vectors: np.ndarray | None = None  # (SEQ_LEN, width), sized by the first event
+        self.count = 0  # events held (at most SEQ_LEN)
         self.last_t_ms: int | None = None
 
     def push(self, event: Event) -> np.ndarray:
         """Add the event; return its sequence (``SEQ_LEN`` x width, current event last)."""
         vector = event_vector(event, self.last_t_ms)
-        self.vectors.append(vector.tolist())
-        del self.vectors[:-SEQ_LEN]
+        if self.vectors is None:
+            self.vectors = np.zeros((SEQ_LEN, len(vector)), dtype=np.float32)
+        self.vectors[:-1] = self.vectors[1:]
+        self.vectors[-1] = vector
+        self.count = min(self.count + 1, SEQ_LEN)
         self.last_t_ms = int(event["t_ms"])
-        out = np.zeros((SEQ_LEN, len(vector)), dtype=np.float32)
-        out[SEQ_LEN - len(self.vectors):] = np.asarray(self.vectors, dtype=np.float32)
-        return out
+        return self.vectors.copy()
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.vectors, "t": self.last_t_ms}
+        held = b"" if self.vectors is None else self.vectors[SEQ_LEN - self.count:].tobytes()
+        return {"b": base64.b64encode(held).decode(), "n": self.count, "t": self.last_t_ms}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SequenceBuffer:
-        """Adopts ``data``'s rows without copying: the worker does this once per event."""
         buffer = cls()
-        buffer.vectors = data.get("v", [])
+        count = int(data.get("n", 0))
+        if count:
+            held = np.frombuffer(base64.b64decode(data["b"]), dtype=np.float32).reshape(count, -1)
+            buffer.vectors = np.zeros((SEQ_LEN, held.shape[1]), dtype=np.float32)
+            buffer.vectors[SEQ_LEN - count:] = held
+            buffer.count = count
         buffer.last_t_ms = data.get("t")
         return buffer
 

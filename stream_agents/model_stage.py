@@ -42,10 +42,10 @@ class ModelStage:
 
     def sequence(self, state: EntityState, event: dict[str, Any]) -> np.ndarray:
         """Push the event into the entity's sequence (kept in its state) and return it."""
-        buffer = SequenceBuffer.from_json(state.extras.get(SEQUENCE_KEY, {}))
-        sequence = buffer.push(event)
-        state.extras[SEQUENCE_KEY] = buffer.to_json()
-        return sequence
+        buffer = state.extras.get(SEQUENCE_KEY)
+        if not isinstance(buffer, SequenceBuffer):  # absent, or as read from the changelog
+            buffer = state.extras[SEQUENCE_KEY] = SequenceBuffer.from_json(buffer or {})
+        return buffer.push(event)
 
     def score(self, scenario: str, events: list[dict[str, Any]], windows: dict[str, np.ndarray],
               sequences: Sequence[np.ndarray]) -> tuple[list[ModelAlert], np.ndarray]:

@@ -97,7 +97,7 @@ class StreamScorer:
         model_features = self.models.features(scenario) if self.models else ()
         with_sequences = self.models is not None and self.models.reads_sequences(scenario)
         features = self._features(scenario, config, model_features)
-        columns: dict[str, list[float]] = {feature.name: [] for feature in features}
+        values: list[list[float]] = []  # per event, in the order of ``features``
         events, sequences = [], []
         out.event_times_ms[scenario] = [event["t_ms"] for event, _, _ in rows]
         for event, partition, offset in rows:
@@ -105,13 +105,13 @@ class StreamScorer:
             if state.offset is not None and offset <= state.offset:
                 continue  # redelivered: already in the state, its alerts already acknowledged
             state.offset = offset
-            for name, value in state.observe(features, event, event["t_ms"]).items():
-                columns[name].append(value)
+            values.append(state.observe_row(features, event, event["t_ms"]))
             events.append(event)
             if with_sequences:
                 sequences.append(self.models.sequence(state, event))
         out.valid[scenario] = len(rows)
-        arrays = {name: np.array(values) for name, values in columns.items()}
+        by_feature = np.array(values, dtype=np.float64).reshape(len(events), len(features)).T.copy()
+        arrays = {feature.name: column for feature, column in zip(features, by_feature, strict=True)}
         batch = Batch(scenario, arrays, events=events)
         hits = evaluate(batch, config)
         high = np.zeros(len(events), dtype=bool)

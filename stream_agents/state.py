@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 
-import orjson
-
 from bankguard.features.incremental import EntityState
 
 TABLE_NAME = "entity-state"
@@ -37,7 +35,7 @@ class StateStore:
         state = self._live.get(key)
         if state is None:
             stored = self.backing.get(key)
-            state = EntityState.from_json(orjson.loads(stored)) if stored else EntityState()
+            state = EntityState.decode(stored) if stored else EntityState()
             self._live[key] = state
         self._touched[key] = partition
         return state
@@ -47,7 +45,7 @@ class StateStore:
         version of each waits for :meth:`take_unwritten`. Done per batch, so the cost follows
         the traffic instead of stalling the stream at a commit."""
         for key, partition in self._touched.items():
-            value = orjson.dumps(self._live[key].to_json())
+            value = self._live[key].encode()
             self.backing[key] = value
             self._unwritten[key] = (partition, value)
         self._touched.clear()

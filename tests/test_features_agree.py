@@ -18,6 +18,7 @@ FEATURES = (
     WindowFeature("max_24h", "max", HOUR_MS, 24, value="abs_amount"),
     WindowFeature("n_90d", "count", DAY_MS, 91),
     WindowFeature("sum_90d", "sum", DAY_MS, 91, value="abs_amount"),
+    WindowFeature("sum_7d", "sum", DAY_MS, 7, value="abs_amount"),  # shares sum_90d's buckets
     WindowFeature("sumsq_90d", "sumsq", DAY_MS, 91, value="abs_amount"),
     WindowFeature("failed_30m", "count", 5 * MINUTE_MS, 6,
                   where=(Where("kind", "==", "login"), Where("ok", "==", False))),
@@ -55,7 +56,7 @@ def stream_features(events: pd.DataFrame) -> dict[str, np.ndarray]:
         state = states.setdefault(event["entity_id"], EntityState())
         # Round-trip through JSON as the changelog would, every few events.
         if row % 7 == 0:
-            state = states[event["entity_id"]] = EntityState.from_json(state.to_json())
+            state = states[event["entity_id"]] = EntityState.decode(state.encode())
         for name, value in state.observe(FEATURES, event, int(event["t_ms"])).items():
             out[name][row] = value
     return out
@@ -109,3 +110,22 @@ def test_many_distinct_values_are_remembered_alike():
         stream.append(state.observe(spec, event, int(event["t_ms"]))["remote_seen"])
     np.testing.assert_array_equal(np.array(stream), batch)
     assert np.isfinite(batch).sum() > 1_000 and len(state.seen["remote_seen"]) < 500
+
+
+def test_windows_that_count_the_same_thing_share_their_buckets():
+    """A 7-, 30- and 90-day daily sum of the same value are one series in the state, kept
+    for the longest window; a count at another bucket size is its own."""
+    spec = tuple(WindowFeature(f"sum_{days}d", "sum", DAY_MS, days, value="amount") for days in (7, 30, 91)) + (
+        WindowFeature("n_1h", "count", 5 * MINUTE_MS, 12),)
+    state = EntityState()
+    for day in range(100):
+        state.observe(spec, {"amount": 1.0}, (1_000 + day) * DAY_MS)
+    values = state.observe(spec, {"amount": 1.0}, 1_100 * DAY_MS)
+    assert values == {"sum_7d": 6.0, "sum_30d": 29.0, "sum_91d": 90.0, "n_1h": 0.0}  # today's bucket is empty
+    assert sorted(len(buckets) for buckets in state.buckets.values()) == [1, 91]
+
+
+def test_a_state_of_the_first_json_layout_keeps_its_replay_guard():
+    legacy = b'{"b": {"n_90d": [[20000, 3.0]]}, "s": {}, "t": 1, "p": [], "o": 41, "f": 7, "x": {}}'
+    state = EntityState.decode(legacy)
+    assert (state.offset, state.first_t, state.buckets) == (41, 7, {})

@@ -122,7 +122,7 @@ def test_stream_path_rebuilds_the_training_matrix_and_sequences(traffic):
         event = json.loads(json.dumps(records[i]))  # as the worker gets it off the topic
         entity = event["entity_id"]
         if i % 5 == 0 and entity in states:  # changelog round trips
-            states[entity] = EntityState.from_json(json.loads(json.dumps(states[entity].to_json())))
+            states[entity] = EntityState.decode(states[entity].encode())
             buffers[entity] = SequenceBuffer.from_json(json.loads(json.dumps(buffers[entity].to_json())))
         rows.append(states.setdefault(entity, EntityState()).observe(window_features(scenario), event, event["t_ms"]))
         seqs.append(buffers.setdefault(entity, SequenceBuffer()).push(event))

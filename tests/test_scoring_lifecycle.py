@@ -13,6 +13,7 @@ import yaml
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bankguard.features.incremental import EntityState
 from bankguard.kafka import client_config
 from bankguard.rules.config import DEFAULT_CONFIG_PATH
 from bankguard.stream_agents.dead_letters import DeadLetter
@@ -96,7 +97,7 @@ def test_state_written_at_a_commit_is_recovered_from_the_changelog(settings, tmp
     while any(committed_offsets(settings, topics.scenario("aml_kyc")).get(p, -1) < end for p, end in ends.items()):
         assert time.monotonic() < deadline, "the worker never committed the history's offsets"
         time.sleep(0.3)
-    states = {r.key: orjson.loads(r.value) for r in read_topic(settings, topics.state_changelog)}
+    states = {r.key: EntityState.decode(r.value) for r in read_topic(settings, topics.state_changelog)}
     assert {f"aml_kyc:acc-{i}".encode() for i in range(20)} <= set(states)
     worker.process.process.send_signal(signal.SIGKILL)
     worker.process.wait(10)

@@ -1,8 +1,11 @@
 """Features maintained event by event: the stream worker's per-entity state.
 
-State per entity is a handful of bucket totals per feature plus a small "last seen"
-map, so a 90-day baseline costs 91 numbers, not 90 days of events. Events that share
-the latest timestamp are held back ("pending") until time moves on, so an event never
+State per entity is a handful of bucket totals per *series* plus a small "last seen"
+map, so a 90-day baseline costs 91 numbers, not 90 days of events. A series is what
+window features share when they count the same thing at the same bucket size (a 7-,
+30- and 90-day daily amount sum are one series, read over three spans): rules and models
+add features without multiplying the state. Events that share the latest timestamp
+are held back ("pending", folded per series) until time moves on, so an event never
 counts another event with its own timestamp: windows end strictly before ``t``.
 Events older than the entity's latest are folded in at once (late data sees the
 newer history; the batch path, which sorts by time, would not).
@@ -10,159 +13,234 @@ newer history; the batch path, which sorts by time, would not).
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
+import ormsgpack
 
 from bankguard.features.spec import Feature, SinceLast, Tenure, WindowFeature
 
-Contribution = tuple[str, Any, float | None]  # (feature, bucket index or seen value, amount)
+STATE_VERSION = 2  # the changelog layout: buckets and pending amounts by series
+
+_WINDOW, _TENURE, _SINCE = 0, 1, 2
+
+
+class Series(NamedTuple):
+    """One bucketed aggregate kept per entity: ``keep`` buckets of ``bucket_ms``."""
+
+    bucket_ms: int
+    keep: int
+    is_max: bool
+
+
+class Plan(NamedTuple):
+    """How a feature tuple reads and updates the state, worked out once per tuple."""
+
+    names: tuple[str, ...]
+    reads: tuple[tuple[int, str, str, int, int, bool], ...]  # (kind, series or feature, field, bucket, span, max)
+    groups: tuple[tuple[WindowFeature, tuple[tuple[str, bool], ...]], ...]  # one evaluation -> series
+    series: dict[str, Series]
+    since_last: tuple[SinceLast, ...]
+    horizons: dict[str, int]  # since-last feature -> horizon
+
+
+def series_key(feature: WindowFeature) -> str:
+    """A short, stable name for what ``feature`` counts and at which bucket size (it is
+    stored in every entity's state, so it must not depend on the feature's name)."""
+    kind = {"count": "add", "sum": "add", "sumsq": "sq", "max": "max"}[feature.agg]
+    digest = hashlib.blake2b(repr((feature.where, feature.value, kind)).encode(), digest_size=4).hexdigest()
+    return f"{kind}{feature.bucket_ms // 1000}:{digest}"
 
 
 class EntityState:
-    """The running state of one entity; ``to_json``/``from_json`` for the changelog."""
+    """The running state of one entity; ``encode``/``decode`` for the changelog."""
 
-    __slots__ = ("buckets", "seen", "latest_t", "pending", "offset", "first_t", "extras")
+    __slots__ = ("buckets", "seen", "latest_t", "pending", "pending_seen", "offset", "first_t", "extras")
 
     def __init__(self) -> None:
-        self.buckets: dict[str, dict[int, float]] = {}
-        self.seen: dict[str, dict[Any, int]] = {}
+        self.buckets: dict[str, dict[int, float]] = {}  # series -> bucket index -> total
+        self.seen: dict[str, dict[Any, int]] = {}  # since-last feature -> value -> last time
         self.latest_t: int | None = None  # time of the held-back (pending) events
-        self.pending: list[Contribution] = []
+        self.pending: dict[str, float] = {}  # series -> what the pending events add
+        self.pending_seen: list[tuple[str, Any]] = []  # (since-last feature, value) of pending events
         self.offset: int | None = None  # input offset of the last event applied (replay guard)
         self.first_t: int | None = None  # time of the entity's first event
-        self.extras: dict[str, Any] = {}  # JSON state of other consumers (the models' sequence)
+        self.extras: dict[str, Any] = {}  # other consumers' state: plain data, or objects with to_json()
 
     # -- the stream's one call per event ------------------------------------------
     def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
         """Feature values of ``event`` from the entity's earlier events, then record it."""
+        return dict(zip(plan_of(features).names, self.observe_row(features, event, t_ms), strict=True))
+
+    def observe_row(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> list[float]:
+        """:meth:`observe` as a list in the order of ``features`` (no dict per event)."""
+        plan = plan_of(features)
         latest = self.latest_t
-        if latest is not None and t_ms != latest and self.pending:
-            self._apply(features, self.pending, latest)
-            self.pending = []
-        values = self._read(features, event, t_ms)
-        self.first_t = t_ms if self.first_t is None else min(self.first_t, t_ms)
-        contributions = _contributions(features, event, t_ms)
-        if latest is not None and t_ms < latest:
-            self._apply(features, contributions, t_ms)  # late event: fold in at once
+        if latest is not None and t_ms != latest and (self.pending or self.pending_seen):
+            self._apply(plan, self.pending, self.pending_seen, latest)
+            self.pending, self.pending_seen = {}, []
+        values = self._read(plan, event, t_ms)
+        self.first_t = t_ms if self.first_t is None or t_ms < self.first_t else self.first_t
+        if latest is not None and t_ms < latest:  # late event: fold in at once
+            pending: dict[str, float] = {}
+            pending_seen: list[tuple[str, Any]] = []
+            _contribute(plan, event, pending, pending_seen)
+            self._apply(plan, pending, pending_seen, t_ms)
         else:
-            self.pending.extend(contributions)
+            _contribute(plan, event, self.pending, self.pending_seen)
             self.latest_t = t_ms
         return values
 
-    def _read(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
-        values: dict[str, float] = {}
-        for feature in features:
-            if isinstance(feature, WindowFeature):
-                buckets = self.buckets.get(feature.name)
+    def _read(self, plan: Plan, event: dict[str, Any], t_ms: int) -> list[float]:
+        values: list[float] = []
+        all_buckets = self.buckets
+        for kind, key, field, bucket_ms, span, is_max in plan.reads:
+            if kind == _WINDOW:
+                buckets = all_buckets.get(key)
                 if not buckets:
-                    values[feature.name] = 0.0
+                    values.append(0.0)
                     continue
-                first = t_ms // feature.bucket_ms - (feature.buckets - 1)
-                # Usually every bucket is live (expired ones go when a new one opens): then
-                # C-level min/sum/max replace a filtering comprehension, same order, same sums.
+                first = t_ms // bucket_ms - (span - 1)
+                # Usually every bucket is live: then C-level min/sum/max replace a filtering
+                # comprehension (same order, same sums).
                 live = buckets.values() if min(buckets) >= first else [v for idx, v in buckets.items() if idx >= first]
-                if feature.agg == "max":
-                    values[feature.name] = max(live, default=0.0)
-                else:
-                    values[feature.name] = float(sum(live))
-            elif isinstance(feature, Tenure):
-                first = self.first_t
-                values[feature.name] = float(t_ms - first) if first is not None and first < t_ms else 0.0
+                values.append(max(live, default=0.0) if is_max else float(sum(live)))
+            elif kind == _TENURE:
+                first_t = self.first_t
+                values.append(float(t_ms - first_t) if first_t is not None and first_t < t_ms else 0.0)
             else:
-                key = event.get(feature.field)
-                last = self.seen.get(feature.name, {}).get(key) if key is not None else None
+                value = event.get(field)
+                last = self.seen.get(key, {}).get(value) if value is not None else None
                 since = math.inf if last is None else float(t_ms - last)
-                values[feature.name] = since if since <= feature.horizon_ms else math.inf
+                values.append(since if since <= span else math.inf)
         return values
 
-    def _apply(self, features: tuple[Feature, ...], contributions: list[Contribution], t_ms: int) -> None:
-        specs = _plan(features)[2]
-        for name, key, amount in contributions:
-            feature = specs.get(name)
-            if isinstance(feature, WindowFeature):
-                buckets = self.buckets.setdefault(name, {})
-                current = buckets.get(key)
-                if current is None:  # a new bucket: older ones may have left the window
-                    first = key - (feature.buckets - 1)
-                    for idx in [idx for idx in buckets if idx < first]:
-                        del buckets[idx]
-                    buckets[key] = amount
-                elif feature.agg == "max":
-                    buckets[key] = max(current, amount)
-                else:
-                    buckets[key] = current + amount
-            elif isinstance(feature, SinceLast):
-                seen = self.seen.setdefault(name, {})
-                last = seen.pop(key, t_ms)
-                seen[key] = max(last, t_ms)  # a late event does not make a value look older
-                horizon_start = t_ms - feature.horizon_ms
-                while seen and next(iter(seen.values())) < horizon_start:
-                    del seen[next(iter(seen))]
+    def _apply(self, plan: Plan, pending: dict[str, float], pending_seen: list[tuple[str, Any]], t_ms: int) -> None:
+        for key, amount in pending.items():
+            series = plan.series.get(key)
+            if series is None:
+                continue  # the features changed since: nothing reads this series any more
+            idx = t_ms // series.bucket_ms
+            buckets = self.buckets.get(key)
+            if buckets is None:
+                self.buckets[key] = {idx: amount}
+                continue
+            current = buckets.get(idx)
+            if current is None:  # a new bucket: older ones may have left the window
+                first = idx - (series.keep - 1)
+                for old in [old for old in buckets if old < first]:
+                    del buckets[old]
+                buckets[idx] = amount
+            elif series.is_max:
+                buckets[idx] = max(current, amount)
+            else:
+                buckets[idx] = current + amount
+        for name, value in pending_seen:
+            horizon = plan.horizons.get(name)
+            if horizon is None:
+                continue
+            seen = self.seen.setdefault(name, {})
+            last = seen.pop(value, t_ms)
+            seen[value] = max(last, t_ms)  # a late event does not make a value look older
+            horizon_start = t_ms - horizon
+            while seen and next(iter(seen.values())) < horizon_start:
+                del seen[next(iter(seen))]
 
     # -- changelog ------------------------------------------------------------------
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "b": {name: [[idx, v] for idx, v in b.items()] for name, b in self.buckets.items() if b},
-            "s": {name: [[k, t] for k, t in s.items()] for name, s in self.seen.items() if s},
+    def encode(self) -> bytes:
+        """The state as MessagePack bytes. The live dicts go in by reference: bucket indexes
+        and seen values keep their types (ints, numbers, strings) with no conversion."""
+        return ormsgpack.packb({
+            "v": STATE_VERSION,
+            "b": self.buckets,
+            "s": self.seen,
             "t": self.latest_t,
-            "p": [list(c) for c in self.pending],
+            "p": self.pending,
+            "q": self.pending_seen,
             "o": self.offset,
             "f": self.first_t,
-            "x": self.extras,
-        }
+            "x": {name: extra.to_json() if hasattr(extra, "to_json") else extra for name, extra in self.extras.items()},
+        }, option=ormsgpack.OPT_NON_STR_KEYS)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EntityState:
+    def decode(cls, data: bytes) -> EntityState:
+        """The state :meth:`encode` wrote. A JSON state of the first layout (kept by feature,
+        not by series) keeps its replay guard and tenure; its windows start over."""
         state = cls()
-        state.buckets = {name: {int(idx): v for idx, v in pairs} for name, pairs in data.get("b", {}).items()}
-        state.seen = {name: {k: int(t) for k, t in pairs} for name, pairs in data.get("s", {}).items()}
-        state.latest_t = data.get("t")
-        state.pending = [tuple(c) for c in data.get("p", [])]
-        state.offset = data.get("o")
-        state.first_t = data.get("f")
-        state.extras = data.get("x", {})
+        if data[:1] == b"{":
+            legacy = orjson.loads(data)
+            state.offset, state.first_t = legacy.get("o"), legacy.get("f")
+            return state
+        fields = ormsgpack.unpackb(data, option=ormsgpack.OPT_NON_STR_KEYS)
+        state.buckets = fields["b"]
+        state.seen = fields["s"]
+        state.latest_t = fields["t"]
+        state.pending = fields["p"]
+        state.pending_seen = [(name, value) for name, value in fields["q"]]
+        state.offset = fields["o"]
+        state.first_t = fields["f"]
+        state.extras = fields["x"]
         return state
 
 
-def _contributions(features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> list[Contribution]:
-    """What the event adds to each feature; features that count the same thing (same
-    conditions, value and aggregate, other windows) share one evaluation."""
-    out: list[Contribution] = []
-    windows, since_last, _ = _plan(features)
-    for representative, members in windows:
+def _contribute(plan: Plan, event: dict[str, Any], pending: dict[str, float],
+                pending_seen: list[tuple[str, Any]]) -> None:
+    """Fold what ``event`` adds into the pending amounts: one evaluation per thing counted,
+    one amount per series."""
+    for representative, targets in plan.groups:
         amount = representative.contribution(event)
-        if amount is not None:
-            out += [(name, t_ms // bucket_ms, amount) for name, bucket_ms in members]
-    for feature in since_last:
-        key = event.get(feature.field)
-        if key is not None:
-            out.append((feature.name, key, None))
-    return out
+        if amount is None:
+            continue
+        for key, is_max in targets:
+            current = pending.get(key)
+            if current is None:
+                pending[key] = amount
+            elif is_max:
+                pending[key] = max(current, amount)
+            else:
+                pending[key] = current + amount
+    for feature in plan.since_last:
+        value = event.get(feature.field)
+        if value is not None:
+            pending_seen.append((feature.name, value))
 
 
-# (window features grouped by what they count, since-last features, features by name)
-Plan = tuple[list[tuple[WindowFeature, list[tuple[str, int]]]], list[SinceLast], dict[str, Feature]]
 _plans: dict[int, tuple[tuple[Feature, ...], Plan]] = {}
 
 
-def _plan(features: tuple[Feature, ...]) -> Plan:
-    """The grouping of a feature tuple, cached by identity (hashing the tuple per event
-    would cost more than the grouping saves)."""
+def plan_of(features: tuple[Feature, ...]) -> Plan:
+    """The plan of a feature tuple, cached by identity (hashing the tuple per event would
+    cost more than the plan saves)."""
     cached = _plans.get(id(features))
     if cached is not None and cached[0] is features:
         return cached[1]
     if len(_plans) > 64:
         _plans.clear()
-    plan = _group(features)
+    plan = _make_plan(features)
     _plans[id(features)] = (features, plan)
     return plan
 
 
-def _group(features: tuple[Feature, ...]) -> Plan:
-    groups: dict[tuple, tuple[WindowFeature, list[tuple[str, int]]]] = {}
+def _make_plan(features: tuple[Feature, ...]) -> Plan:
+    reads: list[tuple[int, str, str, int, int, bool]] = []
+    groups: dict[tuple, tuple[WindowFeature, dict[str, bool]]] = {}
+    series: dict[str, Series] = {}
     for feature in features:
         if isinstance(feature, WindowFeature):
-            key = (feature.where, feature.value, feature.agg == "sumsq")
-            groups.setdefault(key, (feature, []))[1].append((feature.name, feature.bucket_ms))
-    return (list(groups.values()), [f for f in features if isinstance(f, SinceLast)],
-            {feature.name: feature for feature in features})
+            key = series_key(feature)
+            is_max = feature.agg == "max"
+            known = series.get(key)
+            series[key] = Series(feature.bucket_ms, max(feature.buckets, known.keep if known else 0), is_max)
+            group = groups.setdefault((feature.where, feature.value, feature.agg == "sumsq"), (feature, {}))
+            group[1][key] = is_max
+            reads.append((_WINDOW, key, "", feature.bucket_ms, feature.buckets, is_max))
+        elif isinstance(feature, Tenure):
+            reads.append((_TENURE, "", "", 0, 0, False))
+        else:
+            reads.append((_SINCE, feature.name, feature.field, 0, feature.horizon_ms, False))
+    since_last = tuple(f for f in features if isinstance(f, SinceLast))
+    return Plan(tuple(f.name for f in features), tuple(reads),
+                tuple((rep, tuple(targets.items())) for rep, targets in groups.values()),
+                series, since_last, {f.name: f.horizon_ms for f in since_last})
