@@ -1,8 +1,9 @@
 """Scoring pipeline speed: one real worker process against the embedded broker.
 
 Prints JSON with, from one run:
-- ``saturation``: events already on the topics (all nine scenarios, generated), a worker
-  started cold, scored events/s from its first to its last scored event;
+- ``saturation``: events already on the topics (all nine scenarios, generated over
+  ``--span-days`` of event time), a worker started cold, scored events/s from its first
+  to its last scored event, and the alerts the traffic raised per 1,000 events;
 - ``latency``: events offered at a steady rate (default 2,000/s) with event time = send
   time, one in ``--alert-every`` raising an alert (a keyword memo), and event→alert
   latency measured by a downstream consumer of the alert topic: what a consumer of
@@ -10,7 +11,7 @@ Prints JSON with, from one run:
 - ``baseline``: a raw confluent-kafka consume→produce passthrough of the same events, the
   bound no Kafka worker beats, and the worker's ratio to it.
 
-    python benchmarks/pipeline.py [--events 200000] [--rate 2000] [--seconds 20]
+    python benchmarks/pipeline.py [--models [--no-shadows]] [--events 200000] [--span-days 3] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.events import iso_times
+from bankguard.features.spec import DAY_MS
 from bankguard.kafka import TopicSpec, bankguard_topics, client_config, ensure_topics, produce, producer_config
 from bankguard.monitoring import scrape_samples, scrape_totals
 from bankguard.producers.publisher import ScenarioPublisher
@@ -48,8 +50,26 @@ def mean_batch(url: str) -> float:
     return samples.get("bankguard_batch_events_sum", 0.0) / count if count else 0.0
 
 
-def saturation(settings: Settings, events: int, log: Path) -> dict:
-    report = ScenarioPublisher(settings, list(SCENARIOS), rate=10_000, seed=1, speed=0).run(max_events=events)
+def alert_shares(url: str, scored_events: int) -> dict[str, float]:
+    """Alerts per 1,000 scored events, rules and models apart: what the traffic costs in
+    alerts (each model alert is explained with extra model runs)."""
+    totals = scrape_totals(url, "bankguard_alerts", "detector")
+    model = sum(count for detector, count in totals.items() if detector.startswith("model:"))
+    per_1000 = 1_000 / max(1, scored_events)
+    return {"rules": round((sum(totals.values()) - model) * per_1000, 2), "models": round(model * per_1000, 2)}
+
+
+def saturation(settings: Settings, events: int, span_days: float, log: Path) -> dict:
+    """Events already on the topics, a cold worker: scored events/s from its first to its last.
+
+    The events span ``span_days`` of event time ending now (a backfill): spread like a
+    bank's traffic, a few events per entity a day, as the models were trained on. The same
+    count in seconds of event time would make every entity look like a burst of activity.
+    """
+    span_ms = int(span_days * DAY_MS)
+    publisher = ScenarioPublisher(settings, list(SCENARIOS), rate=events / (span_ms / 1000), seed=1, speed=0,
+                                  start_ms=int(time.time() * 1000) - span_ms)
+    report = publisher.run(max_events=events)
     worker, url = spawn_worker(settings, log, loglevel="warning")
     try:
         first = last = None
@@ -62,15 +82,18 @@ def saturation(settings: Settings, events: int, log: Path) -> dict:
                 first, first_count = now, count
             if count > seen:
                 seen, last = count, now
-            # A scrape holds the worker's GIL for milliseconds (more with the models' score
-            # histograms): polled every 50 ms it took 9% of the worker; four a second, ~2%.
-            time.sleep(0.25)
+            # A scrape holds the worker's GIL for ~20 ms (the models' score histograms): poll
+            # once a second while scoring, and often only at the start and near the end.
+            rate = (seen - first_count) / (now - first) if first is not None and now > first else 0.0
+            near_end = rate and (report.produced - seen) / rate < 2.0
+            time.sleep(0.05 if first is None or near_end else 1.0)
         batch = mean_batch(url)
+        alerts = alert_shares(url, seen)
     finally:
         worker.stop()
     rate = (seen - first_count) / (last - first) if last and last > first else 0.0
-    return {"events": report.produced, "scored": seen, "scored_events_per_s": round(rate),
-            "mean_batch_events": round(batch)}
+    return {"events": report.produced, "span_days": span_days, "scored": seen, "scored_events_per_s": round(rate),
+            "mean_batch_events": round(batch), "alerts_per_1000_events": alerts}
 
 
 def passthrough(settings: Settings, events: int) -> float:
@@ -177,6 +200,8 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="Score with the models too (default: rules only).")
     parser.add_argument("--no-shadows", action="store_true", help="With --models: the champions only, no shadow scoring.")
     parser.add_argument("--alert-every", type=int, default=20, help="One event in N raises an alert.")
+    parser.add_argument("--span-days", type=float, default=3.0,
+                        help="Event time the saturation traffic spans (default 3: a few events per entity a day).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=free_port()) as broker:
         def settings_for(prefix: str) -> Settings:
@@ -187,11 +212,15 @@ def main() -> None:
                             run_dir=Path(tmp) / prefix)
         saturated = settings_for("bench-sat")
         ensure_topics(saturated, bankguard_topics(saturated))
-        sat = saturation(saturated, args.events, Path(tmp) / "saturation.log")
+        sat = saturation(saturated, args.events, args.span_days, Path(tmp) / "saturation.log")
         baseline = passthrough(saturated, sat["events"])
         paced = settings_for("bench-lat")
         ensure_topics(paced, bankguard_topics(paced))
         lat = latency(paced, args.rate, args.seconds, args.alert_every, Path(tmp) / "latency.log")
+    # Rules only: 10,000 events/s and p99 under 100 ms at 2,000/s; with the champion models
+    # scoring every event: 8,000 events/s.
+    targets = ({"scored_events_per_s": 8_000} if args.models
+               else {"scored_events_per_s": 10_000, "p99_ms_at_2000_per_s": 100})
     print(json.dumps({
         "benchmark": "pipeline",
         "models": args.models,
@@ -200,8 +229,9 @@ def main() -> None:
         "baseline_passthrough_events_per_s": round(baseline),
         "ratio_to_passthrough": round(sat["scored_events_per_s"] / baseline, 3),
         "latency": lat,
-        "targets": {"scored_events_per_s": 10_000, "p99_ms_at_2000_per_s": 100},
-        "meets_targets": sat["scored_events_per_s"] >= 10_000 and lat["p99_ms"] <= 100,
+        "targets": targets,
+        "meets_targets": sat["scored_events_per_s"] >= targets["scored_events_per_s"]
+        and lat["p99_ms"] <= targets.get("p99_ms_at_2000_per_s", float("inf")),
     }, indent=2))
 
 

@@ -244,13 +244,16 @@ class ModelScorer:
         rows = np.flatnonzero(scores >= threshold)
         if len(rows) == 0:
             return []
-        n_cols = X.shape[1]
-        probes = np.repeat(X[rows], n_cols, axis=0)  # hit-major: row r, column j at r*n_cols + j
-        cols = np.tile(np.arange(n_cols), len(rows))
+        # Probe only the cells that differ from the reference: setting a cell to the value
+        # it has changes nothing (its delta is 0), and most one-hot cells already do.
+        hit_rows, cols = np.nonzero(X[rows] != state.reference)
+        probes = X[rows[hit_rows]]
         probes[np.arange(len(probes)), cols] = state.reference[cols]
-        probe_seq = np.repeat(seq[rows], n_cols, axis=0) if seq is not None and champion in state.sequence_models else None
-        without = probabilities(state.models[champion], probes, probe_seq).reshape(len(rows), n_cols)
-        deltas = scores[rows][:, None] - without
+        probe_seq = seq[rows[hit_rows]] if seq is not None and champion in state.sequence_models else None
+        deltas = np.zeros((len(rows), X.shape[1]))
+        if len(probes):
+            without = probabilities(state.models[champion], probes, probe_seq)
+            deltas[hit_rows, cols] = scores[rows[hit_rows]] - without
         tops = np.argsort(-deltas, axis=1, kind="stable")[:, : self.top_reasons].tolist()
         hits = []
         for i, (row, top) in enumerate(zip(rows.tolist(), tops, strict=True)):

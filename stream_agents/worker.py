@@ -31,4 +31,7 @@ def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
     # Everything loaded so far (libraries, models) lives as long as the worker: keep it out of
     # the garbage collector's full passes, which otherwise pause the stream for ~75 ms.
     gc.freeze()
+    # The entity states are many small, long-lived containers: at the default threshold the
+    # young generation is collected every 700 allocations, ~5 us per scored event.
+    gc.set_threshold(20_000, 10, 10)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
