@@ -130,8 +130,9 @@ class EntityState:
             current = buckets.get(idx)
             if current is None:  # a new bucket: older ones may have left the window
                 first = idx - (series.keep - 1)
-                for old in [old for old in buckets if old < first]:
-                    del buckets[old]
+                if min(buckets) < first:  # C-level check first: usually none have
+                    for old in [old for old in buckets if old < first]:
+                        del buckets[old]
                 buckets[idx] = amount
             elif series.is_max:
                 buckets[idx] = max(current, amount)
