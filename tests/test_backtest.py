@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 
 from bankguard.backtest.runner import Config, Source, run_backtest
-from bankguard.event_files import TRUTH_SCHEMA, RecordFileWriter, event_schema
+from bankguard.event_files import RecordFileWriter, event_schema
 from bankguard.rules.config import DEFAULT_CONFIG_PATH, load_rules, parse_rules
 from bankguard.settings import Settings
 from scoring_helpers import T0, event
