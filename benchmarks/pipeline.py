@@ -84,8 +84,8 @@ def saturation(settings: Settings, events: int, span_days: float, log: Path) -> 
                 seen, last = count, now
             # A scrape holds the worker's GIL for ~20 ms (the models' score histograms): poll
             # once a second while scoring, and often only at the start and near the end.
-            rate = (seen - first_count) / (now - first) if first is not None and now > first else 0.0
-            near_end = rate and (report.produced - seen) / rate < 2.0
+            so_far = (seen - first_count) / (now - first) if first is not None and now > first else 0.0
+            near_end = so_far > 0 and (report.produced - seen) / so_far < 2.0
             time.sleep(0.05 if first is None or near_end else 1.0)
         batch = mean_batch(url)
         alerts = alert_shares(url, seen)

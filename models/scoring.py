@@ -247,13 +247,14 @@ class ModelScorer:
         # Probe only the cells that differ from the reference: setting a cell to the value
         # it has changes nothing (its delta is 0), and most one-hot cells already do.
         hit_rows, cols = np.nonzero(X[rows] != state.reference)
-        probes = X[rows[hit_rows]]
+        probed = rows[hit_rows]  # the batch row of each probe
+        probes = X[probed]
         probes[np.arange(len(probes)), cols] = state.reference[cols]
-        probe_seq = seq[rows[hit_rows]] if seq is not None and champion in state.sequence_models else None
+        probe_seq = seq[probed] if seq is not None and champion in state.sequence_models else None
         deltas = np.zeros((len(rows), X.shape[1]))
         if len(probes):
             without = probabilities(state.models[champion], probes, probe_seq)
-            deltas[hit_rows, cols] = scores[rows[hit_rows]] - without
+            deltas[hit_rows, cols] = scores[probed] - without
         tops = np.argsort(-deltas, axis=1, kind="stable")[:, : self.top_reasons].tolist()
         hits = []
         for i, (row, top) in enumerate(zip(rows.tolist(), tops, strict=True)):

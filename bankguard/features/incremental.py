@@ -72,11 +72,14 @@ class EntityState:
     # -- the stream's one call per event ------------------------------------------
     def observe(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> dict[str, float]:
         """Feature values of ``event`` from the entity's earlier events, then record it."""
-        return dict(zip(plan_of(features).names, self.observe_row(features, event, t_ms), strict=True))
+        plan = plan_of(features)
+        return dict(zip(plan.names, self._observe(plan, event, t_ms), strict=True))
 
     def observe_row(self, features: tuple[Feature, ...], event: dict[str, Any], t_ms: int) -> list[float]:
         """:meth:`observe` as a list in the order of ``features`` (no dict per event)."""
-        plan = plan_of(features)
+        return self._observe(plan_of(features), event, t_ms)
+
+    def _observe(self, plan: Plan, event: dict[str, Any], t_ms: int) -> list[float]:
         latest = self.latest_t
         if latest is not None and t_ms != latest and (self.pending or self.pending_seen):
             self._apply(plan, self.pending, self.pending_seen, latest)
