@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+NULL = "null"  # an unset optional setting, in a variable
 
 
 class KafkaSettings(BaseModel):
@@ -87,7 +91,7 @@ class Settings(BaseSettings):
     """Root settings object; build it with :func:`get_settings`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BANKGUARD_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="BANKGUARD_", env_nested_delimiter="__", extra="ignore", env_parse_none_str=NULL
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -109,17 +113,21 @@ def get_settings() -> Settings:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment that makes a child process (CLI, worker) use these settings."""
-    return os.environ | {
-        "BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "BANKGUARD_KAFKA__SESSION_TIMEOUT_S": str(settings.kafka.session_timeout_s),
-        "BANKGUARD_TOPICS__PREFIX": settings.topics.prefix,
-        "BANKGUARD_TOPICS__PARTITIONS": str(settings.topics.partitions),
-        "BANKGUARD_WORKER__WEB_PORT": str(settings.worker.web_port),
-        "BANKGUARD_WORKER__DATA_DIR": str(settings.worker.data_dir),
-        "BANKGUARD_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
-        "BANKGUARD_MODELS__ENABLED": str(settings.models.enabled).lower(),
-        "BANKGUARD_MODELS__FORECAST_INTERVAL_S": str(settings.models.forecast_interval_s),
-        "BANKGUARD_RUN_DIR": str(settings.run_dir),
-        "PYTHONUNBUFFERED": "1",
-    } | ({"BANKGUARD_MODELS__DIR": str(settings.models.dir)} if settings.models.dir else {})
+    """Environment that makes a child process (CLI, worker) use exactly these settings.
+
+    Every field is passed (an unset one as ``null``), so no setting silently falls back to
+    its default, or to a variable inherited from this process, in the child."""
+    return os.environ | dict(_env_items(settings, "BANKGUARD_")) | {"PYTHONUNBUFFERED": "1"}
+
+
+def _env_items(group: BaseModel, prefix: str) -> Iterator[tuple[str, str]]:
+    for field in type(group).model_fields:
+        value, name = getattr(group, field), f"{prefix}{field.upper()}"
+        if isinstance(value, BaseModel):
+            yield from _env_items(value, f"{name}__")
+        elif isinstance(value, SecretStr):
+            yield name, value.get_secret_value()
+        elif isinstance(value, bool):
+            yield name, str(value).lower()
+        else:
+            yield name, NULL if value is None else str(value)
