@@ -11,6 +11,9 @@ Prints JSON with, from one run:
 - ``baseline``: a raw confluent-kafka consume→produce passthrough of the same events, the
   bound no Kafka worker beats, and the worker's ratio to it.
 
+With ``--models`` the champions score every event; ``--no-shadows`` leaves out the other
+five models per scenario, which otherwise score in shadow (the worker's default).
+
     python benchmarks/pipeline.py [--models [--no-shadows]] [--events 200000] [--span-days 3] [--rate 2000]
 """
 
@@ -218,9 +221,9 @@ def main() -> None:
         ensure_topics(paced, bankguard_topics(paced))
         lat = latency(paced, args.rate, args.seconds, args.alert_every, Path(tmp) / "latency.log")
     # Rules only: 10,000 events/s and p99 under 100 ms at 2,000/s; with the champion models
-    # scoring every event: 8,000 events/s.
-    targets = ({"scored_events_per_s": 8_000} if args.models
-               else {"scored_events_per_s": 10_000, "p99_ms_at_2000_per_s": 100})
+    # scoring every event: 8,000 events/s. The shadows' cost is reported, with no target.
+    targets = ({"scored_events_per_s": 10_000, "p99_ms_at_2000_per_s": 100} if not args.models
+               else {"scored_events_per_s": 8_000} if args.no_shadows else {})
     print(json.dumps({
         "benchmark": "pipeline",
         "models": args.models,
@@ -230,7 +233,8 @@ def main() -> None:
         "ratio_to_passthrough": round(sat["scored_events_per_s"] / baseline, 3),
         "latency": lat,
         "targets": targets,
-        "meets_targets": sat["scored_events_per_s"] >= targets["scored_events_per_s"]
+        "meets_targets": None if not targets else
+        sat["scored_events_per_s"] >= targets["scored_events_per_s"]
         and lat["p99_ms"] <= targets.get("p99_ms_at_2000_per_s", float("inf")),
     }, indent=2))
 
