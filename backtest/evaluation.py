@@ -9,7 +9,7 @@ are ``None`` (shown as n/a), never a made-up 0 or 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def rates(tp: int | None, fp: int | None, fn: int | None) -> dict[str, float | N
 def report_days(window: TimeRange) -> list[str]:
     """The UTC days the window touches, as ``YYYY-MM-DD``."""
     first, last = window.start_ms // DAY_MS, (window.end_ms - 1) // DAY_MS
-    return [datetime.fromtimestamp(day * DAY_MS / 1000, timezone.utc).date().isoformat()
+    return [datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date().isoformat()
             for day in range(first, last + 1)]
 
 

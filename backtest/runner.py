@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
     model_note = "champion" if models is not None else None
     report: dict[str, Any] = {
         "title": "bankguard backtest",
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "source": source.describe(),
         "from": iso_ms(window.start_ms), "to": iso_ms(window.end_ms),
         "warmup_days": warmup_days,

@@ -154,5 +154,5 @@ def _by_scenario(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     for index, scenario in enumerate(encoded.dictionary.to_pylist()):
-        runs = [table.slice(a, b - a) for a, b in zip(starts, ends) if codes[a] == index]
+        runs = [table.slice(a, b - a) for a, b in zip(starts, ends, strict=True) if codes[a] == index]
         yield scenario, pa.concat_tables(runs) if runs else table.slice(0, 0)

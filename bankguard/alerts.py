@@ -9,7 +9,7 @@ customer's personal data (no names, memos or addresses).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
@@ -86,7 +86,7 @@ def alert_record(*, scenario: str, event: dict[str, Any], finding: Finding, conf
         "scenario": scenario,
         "entity_id": event["entity_id"],
         "event_time": event["event_time"],
-        "detected_at": (detected_at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds"),
+        "detected_at": (detected_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
         "severity": finding.severity,
         "score": finding.score,
         "detector": detector.model_dump(),

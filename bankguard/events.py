@@ -12,7 +12,7 @@ no money (cyber_security) leaves ``amount`` empty.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from typing import Annotated, Literal
 
 import numpy as np
@@ -215,7 +215,7 @@ def json_schema(scenario: str) -> dict:
     return schema
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)  # built once: this runs for every scored event
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -46,13 +46,13 @@ def parse_time(text: str, option: str = "time") -> int:
         raise BankguardError(f"{option}: {text!r} is not an ISO 8601 date or time "
                              "(for example 2026-11-20 or 2026-11-20T08:00:00Z)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return epoch_ms(moment)
 
 
 def iso_ms(epoch_ms: int) -> str:
     """The inverse of :func:`parse_time`, for messages and reports (UTC, seconds)."""
-    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def partition_counts(settings: Settings, topics: Iterable[str], timeout_s: float = 10.0) -> dict[str, int]:
@@ -125,7 +125,7 @@ def _drain(consumer: Consumer, open_partitions: set[Position], window: TimeRange
                 continue
             error = message.error()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+                if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - confluent-kafka's name for librdkafka's internal codes
                     open_partitions.discard(position)
                     continue
                 raise BankguardError(f"reading {position[0]}[{position[1]}]: {error.str()}")

@@ -142,7 +142,7 @@ def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[li
     try:
         truth: dict[str, str] = {}
         with truth_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
                 if line.strip():
                     item = json.loads(line)
                     if item.get("label", 1) in (0, False):
@@ -150,7 +150,7 @@ def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[li
                     truth[str(item["event_id"])] = str(item.get("pattern") or "fraud")
         records, patterns = [], []
         with events_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
                 if not line.strip():
                     continue
                 event = json.loads(line)

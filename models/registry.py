@@ -129,8 +129,8 @@ def _first_difference(stored: Any, current: Any, path: str = "") -> str:
                 return _first_difference(a, b, f"{path}{i}.")
         if len(stored) != len(current):
             return f"{path.rstrip('.')} has {len(stored)} entries in the manifest, {len(current)} in the code"
-    return f"{path.rstrip('.')}: manifest {json.dumps(stored, ensure_ascii=False)[:80]}, " \
-           f"code {json.dumps(current, ensure_ascii=False)[:80]}"
+    return (f"{path.rstrip('.')}: manifest {json.dumps(stored, ensure_ascii=False)[:80]}, "
+            f"code {json.dumps(current, ensure_ascii=False)[:80]}")
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -43,7 +43,7 @@ CATEGORIES = (
     ("年终奖", 0.0015, 1.0, "internal", 3.0, 0.5, "employer"),
     ("工资", 0.0, 1.0, "internal", 1.0, 0.02, "employer"),  # on paydays only, see _paydays
 )
-MEMO, WEIGHT, SHARE_IN, CHANNEL, MULTIPLE, SPREAD, COUNTERPARTY = map(np.array, zip(*CATEGORIES))
+MEMO, WEIGHT, SHARE_IN, CHANNEL, MULTIPLE, SPREAD, COUNTERPARTY = map(np.array, zip(*CATEGORIES, strict=True))
 WEIGHT = WEIGHT / WEIGHT.sum()
 SALARY = len(CATEGORIES) - 1
 INSTITUTIONS = {
