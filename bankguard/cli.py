@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.exceptions import TyperException
 
+from bankguard import __version__
 from bankguard.backtest.replay_cli import replay
 from bankguard.backtest.cli import backtest
 from bankguard.dashboards.cli import app as dashboards_app
@@ -48,6 +49,18 @@ app.command("backtest")(backtest)
 app.command("train", help="Train the six models per scenario and the risk forecast (same as 'models train').")(
     models_train)
 app.command("replay")(replay)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"bankguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    pass
 
 console = Console(stderr=True)
 
