@@ -67,15 +67,15 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
             continue
         for rule in active_rules(scenario, config):
             coverage.setdefault(f"rule:{rule.id}", Coverage("rule", str(rule.version))).scenarios.add(scenario)
-        with_models = models is not None and scenario in models.scenarios
+        scorer = models if models is not None and scenario in models.scenarios else None
         # One pass of the feature engine for the rules and the champion, as the worker does.
-        batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if with_models else ())
+        batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if scorer else ())
         found: list[Finding] = [hit for hit in hits if in_window[hit.row]]
-        if with_models:
-            champion = models.champion(scenario)
+        if scorer is not None:
+            champion = scorer.champion(scenario)
             coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
-                "model", models.version(scenario, champion), {scenario})
-            found += _model_alerts(models, scenario, frame, batch.features, in_window)
+                "model", scorer.version(scenario, champion), {scenario})
+            found += _model_alerts(scorer, scenario, frame, batch.features, in_window)
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",

@@ -55,8 +55,8 @@ def ground_truth(events: EventFrames, window: TimeRange, truth: pd.DataFrame) ->
 
 
 def rates(tp: int | None, fp: int | None, fn: int | None) -> dict[str, float | None]:
-    precision = tp / (tp + fp) if tp is not None and tp + fp else None
-    recall = tp / (tp + fn) if tp is not None and tp + fn else None
+    precision = tp / (tp + fp) if tp is not None and fp is not None and tp + fp else None
+    recall = tp / (tp + fn) if tp is not None and fn is not None and tp + fn else None
     f1 = (2 * precision * recall / (precision + recall)
           if precision is not None and recall is not None and precision + recall else None)
     return {"precision": precision, "recall": recall, "f1": f1}
@@ -123,7 +123,7 @@ def _daily(alerts: pd.DataFrame, fraud: np.ndarray, window: TimeRange, with_trut
         events = alerts[rows].drop_duplicates(["scenario", "event_id"]).index.to_numpy()
         tp = int(fraud[events].sum()) if with_truth else None
         out.append({"day": day, "alerts": int(rows.sum()), "tp": tp,
-                    "precision": tp / len(events) if with_truth and len(events) else None})
+                    "precision": tp / len(events) if tp is not None and len(events) else None})
     return out
 
 

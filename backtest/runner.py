@@ -109,7 +109,8 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
         "events": sum(scored.values()),
         "events_by_scenario": scored,
         "rejected": dict(events.rejected),
-        "truth": None if truth is None else {"source": truth_source.describe(), "fraud_events": truth.total},
+        "truth": None if truth is None or truth_source is None
+        else {"source": truth_source.describe(), "fraud_events": truth.total},
         "days": report_days(window),
         "configs": {config.label: summarize(config.label, config.path, detections[config.label], window, truth,
                                             model_note) for config in configs},

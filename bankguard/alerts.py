@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, UTC
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_VERSION: Final = 1
 _NAMESPACE = uuid.UUID("6f1c54b2-43a5-4d0e-9d3f-6a2b1c0e9b57")
 
 

@@ -136,7 +136,7 @@ def produce(
     metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
 ) -> None:
     """Publish synthetic events for the scenarios (ground truth to the truth topic)."""
-    from bankguard.producers.publisher import ScenarioPublisher
+    from bankguard.producers.publisher import FileSink, ScenarioPublisher
     from bankguard.producers.progress import ProgressDisplay
 
     try:
@@ -169,7 +169,7 @@ def produce(
     first_ms, last_ms = result.event_time_ms or (0, 0)
     console.print(f"produced {result.produced} events ({summary['events_per_s']}/s), "
                   f"{result.failed} failed, seed {seed}, event time {iso_ms(first_ms)} to {iso_ms(last_ms)}"
-                  + (f", to {out} (truth: {publisher.sink.truth_path})" if out is not None else ""))
+                  + (f", to {out} (truth: {publisher.sink.truth_path})" if isinstance(publisher.sink, FileSink) else ""))
     if result.failed:
         raise typer.Exit(1)
 

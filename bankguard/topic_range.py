@@ -11,8 +11,9 @@ timestamps, which the producers set to the event time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 from datetime import datetime, UTC
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -24,6 +25,17 @@ from bankguard.kafka import client_config
 from bankguard.settings import Settings
 
 Position = tuple[str, int]  # topic, partition
+
+
+def position_of(message: Message) -> Position:
+    """A record's topic and partition. confluent-kafka types both optional (an error event
+    has neither); every record :func:`read_range` yields has both."""
+    return cast(str, message.topic()), cast(int, message.partition())
+
+
+def next_offset(message: Message) -> int:
+    """The offset after a record's own (what a consumer commits or a checkpoint resumes at)."""
+    return cast(int, message.offset()) + 1
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ def partition_counts(settings: Settings, topics: Iterable[str], timeout_s: float
 
 def read_range(settings: Settings, topics: Iterable[str], window: TimeRange, *,
                resume: Mapping[Position, int] | None = None, batch_size: int = 5_000,
-               timeout_s: float = 30.0) -> Iterator[list[Message]]:
+               timeout_s: float = 30.0) -> Generator[list[Message], None, None]:
     """Batches of records in ``window``, each partition in offset order.
 
     ``resume`` maps (topic, partition) to the next offset to read (a checkpoint); such

@@ -123,7 +123,8 @@ def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", s
     how many events an entity sees per day, so train at the density the stream will see."""
     profile = PROFILES[profile_name]
     if traffic:  # match the stream's per-entity density: n_entities and/or events_per_day
-        profile = replace(profile, data=replace(profile.data, **traffic))
+        overrides: dict[str, Any] = dict(traffic)  # only int fields, which a ** of dict[str, int] does not say
+        profile = replace(profile, data=replace(profile.data, **overrides))
     started = time.perf_counter()
     pinned = pins(out) if out.exists() else {}
     report: dict[str, Any] = {"format_version": REPORT_VERSION, "profile": profile.name, "seed": seed, "k": k,

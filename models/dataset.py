@@ -227,7 +227,7 @@ def raw_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame:
         return np.full(len(frame), None, object)
     values = frame[name].to_numpy(object)
-    return np.where(pd.isna(values), None, values)
+    return np.where(pd.isna(values), np.array(None), values)  # None as an array: numpy's stubs want one
 
 
 def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,

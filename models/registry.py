@@ -135,7 +135,8 @@ def _first_difference(stored: Any, current: Any, path: str = "") -> str:
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return manifest
     except FileNotFoundError:
         raise ArtifactError(f"model artifact {folder}: no {MANIFEST}") from None
     except (OSError, ValueError) as exc:

@@ -79,7 +79,7 @@ class KafkaSink:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
-        scenario = self._scenario_of_topic.get(msg.topic())
+        scenario = self._scenario_of_topic.get(msg.topic() or "")
         if scenario is not None:
             self.report.scenarios[scenario].failed += 1
         self.report.errors[err.name()] += 1

@@ -117,7 +117,7 @@ class AmlKycGenerator(ScenarioGenerator):
         cash = np.maximum(np.round(amount, -2), 100.0)  # notes only
         amount = np.where(channel == "cash", cash, np.round(amount, 2))
         incoming = rng.random(n) < SHARE_IN[cat]
-        memo = np.where(rng.random(n) < 0.06, None, MEMO[cat])  # tellers leave some blank
+        memo = np.where(rng.random(n) < 0.06, np.array(None), MEMO[cat])  # tellers leave some blank
         counterparty = self._counterparties(COUNTERPARTY[cat], e)
         # Cross-border: tuition, trade, family abroad; wired in USD.
         abroad = (rng.random(n) < self.abroad[e]) & (cat != SALARY) & (channel != "cash")
@@ -151,7 +151,7 @@ class AmlKycGenerator(ScenarioGenerator):
             "pep": bool(self.pep[entity]), "memo": memo, "counterparty": counterparty,
         }
 
-    def _pick(self, options: Sequence[Any]) -> Any:
+    def _pick(self, options: Sequence[Any] | np.ndarray) -> Any:
         return options[int(self.rng.integers(0, len(options)))]
 
     def _offsets(self, count: int, hours: float) -> list[int]:
