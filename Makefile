@@ -21,10 +21,9 @@ system:
 up: setup system
 	$(BIN)/bankguard up $(ARGS)
 
-# The gate before any test: ruff, then mypy on the installed package names.
+# The gate before any test: ruff, then mypy on the installed package names (both report).
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/python scripts/typecheck.py
+	status=0; $(BIN)/ruff check . || status=1; $(BIN)/python scripts/typecheck.py || status=1; exit $$status
 
 # Everything, in order: the gate, the in-process tier, then the tier that starts a broker,
 # workers, Prometheus or other processes. Stops at the first that fails.
