@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest's status 5 says a tier selected no test (ARGS narrowed it away): not a failure.
+PYTEST_TIER = $(BIN)/python -m pytest $(ARGS) -m
 
-.PHONY: setup system up test bench clean
+.PHONY: setup system up lint test test-fast test-broker bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,11 +21,25 @@ system:
 up: setup system
 	$(BIN)/bankguard up $(ARGS)
 
+# The gate before any test: ruff, then mypy on the installed package names (both report).
+lint: setup
+	status=0; $(BIN)/ruff check . || status=1; $(BIN)/python scripts/typecheck.py || status=1; exit $$status
+
+# Everything, in order: the gate, the in-process tier, then the tier that starts a broker,
+# workers, Prometheus or other processes. Stops at the first that fails.
 test: setup system
-	$(BIN)/python -m pytest $(ARGS)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-fast
+	$(MAKE) --no-print-directory test-broker
+
+test-fast: setup
+	$(PYTEST_TIER) "not broker" || test $$? -eq 5
+
+test-broker: setup system
+	$(PYTEST_TIER) broker || test $$? -eq 5
 
 bench: setup
 	$(BIN)/python benchmarks/produce.py
 
 clean:
-	rm -rf $(VENV) .bankguard .pytest_cache
+	rm -rf $(VENV) .bankguard .pytest_cache .mypy_cache .ruff_cache build/typecheck

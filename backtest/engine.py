@@ -10,7 +10,7 @@ Only events inside the report window raise alerts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ class Detections:
 def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
            models: ModelScorer | None = None) -> Detections:
     """Every alert of ``config`` (and the champion models, when given) on the window's events."""
-    detected_at = datetime.now(timezone.utc)
+    detected_at = datetime.now(UTC)
     records: list[dict[str, Any]] = []
     scored: dict[str, int] = {}
     coverage: dict[str, Coverage] = {}
@@ -67,15 +67,15 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
             continue
         for rule in active_rules(scenario, config):
             coverage.setdefault(f"rule:{rule.id}", Coverage("rule", str(rule.version))).scenarios.add(scenario)
-        with_models = models is not None and scenario in models.scenarios
+        scorer = models if models is not None and scenario in models.scenarios else None
         # One pass of the feature engine for the rules and the champion, as the worker does.
-        batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if with_models else ())
+        batch, hits = evaluate_frame(frame, scenario, config, window_features(scenario) if scorer else ())
         found: list[Finding] = [hit for hit in hits if in_window[hit.row]]
-        if with_models:
-            champion = models.champion(scenario)
+        if scorer is not None:
+            champion = scorer.champion(scenario)
             coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
-                "model", models.version(scenario, champion), {scenario})
-            found += _model_alerts(models, scenario, frame, batch.features, in_window)
+                "model", scorer.version(scenario, champion), {scenario})
+            found += _model_alerts(scorer, scenario, frame, batch.features, in_window)
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",
@@ -119,7 +119,8 @@ def _model_alerts(models: ModelScorer, scenario: str, frame: pd.DataFrame, windo
     columns = {name: _field(frame, name) for name in spec.raw_fields}
     columns["t_ms"] = frame["t_ms"].to_numpy(np.int64)
     rows = np.flatnonzero(in_window)
-    matrix = model_matrix(spec, {k: v[rows] for k, v in columns.items()}, {f.name: windows[f.name][rows] for f in spec.windows})
+    matrix = model_matrix(spec, {k: v[rows] for k, v in columns.items()},
+                          {f.name: windows[f.name][rows] for f in spec.windows})
     sequences = build_sequences(frame)[rows] if models.needs_sequences(scenario) else None
     result = models.score_batch(scenario, [], matrix, sequences)
     return [replace(alert, row=int(rows[alert.row]))  # batch row -> frame row

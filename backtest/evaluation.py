@@ -9,7 +9,7 @@ are ``None`` (shown as n/a), never a made-up 0 or 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,8 @@ def ground_truth(events: EventFrames, window: TimeRange, truth: pd.DataFrame) ->
 
 
 def rates(tp: int | None, fp: int | None, fn: int | None) -> dict[str, float | None]:
-    precision = tp / (tp + fp) if tp is not None and tp + fp else None
-    recall = tp / (tp + fn) if tp is not None and tp + fn else None
+    precision = tp / (tp + fp) if tp is not None and fp is not None and tp + fp else None
+    recall = tp / (tp + fn) if tp is not None and fn is not None and tp + fn else None
     f1 = (2 * precision * recall / (precision + recall)
           if precision is not None and recall is not None and precision + recall else None)
     return {"precision": precision, "recall": recall, "f1": f1}
@@ -65,7 +65,7 @@ def rates(tp: int | None, fp: int | None, fn: int | None) -> dict[str, float | N
 def report_days(window: TimeRange) -> list[str]:
     """The UTC days the window touches, as ``YYYY-MM-DD``."""
     first, last = window.start_ms // DAY_MS, (window.end_ms - 1) // DAY_MS
-    return [datetime.fromtimestamp(day * DAY_MS / 1000, timezone.utc).date().isoformat()
+    return [datetime.fromtimestamp(day * DAY_MS / 1000, UTC).date().isoformat()
             for day in range(first, last + 1)]
 
 
@@ -123,7 +123,7 @@ def _daily(alerts: pd.DataFrame, fraud: np.ndarray, window: TimeRange, with_trut
         events = alerts[rows].drop_duplicates(["scenario", "event_id"]).index.to_numpy()
         tp = int(fraud[events].sum()) if with_truth else None
         out.append({"day": day, "alerts": int(rows.sum()), "tp": tp,
-                    "precision": tp / len(events) if with_truth and len(events) else None})
+                    "precision": tp / len(events) if tp is not None and len(events) else None})
     return out
 
 

@@ -335,7 +335,7 @@ def _severity(report: Report, width: float) -> list[Flowable]:
     extra = sorted({key for c in counts for key in c} - set(SEVERITIES))
     totals = [sum(v or 0 for v in c.values()) for c in counts]
     header = ["Severity", *(f"{label} {what}" for label, _ in configs for what in ("alerts", "share"))]
-    rows = [[severity, *(cell for c, total in zip(counts, totals)
+    rows = [[severity, *(cell for c, total in zip(counts, totals, strict=True)
                          for cell in (_count(c.get(severity)), _ratio(_share(c.get(severity), total))))]
             for severity in (*SEVERITIES, *extra)]
     rows.append(["total", *(cell for total in totals

@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from bankguard.errors import BankguardError
 from bankguard.kafka import TopicSpec, ensure_topics, produce, producer_config
 from bankguard.settings import Settings
-from bankguard.topic_range import Position, TimeRange, iso_ms, partition_counts, read_range
+from bankguard.topic_range import Position, TimeRange, iso_ms, next_offset, partition_counts, position_of, read_range
 from bankguard.topics import Topics
 
 BATCH = 5_000  # records per flush and checkpoint
@@ -159,7 +159,7 @@ class _Merge:
 
     def extend(self, batch: list[Message]) -> None:
         for message in batch:
-            position = (message.topic(), message.partition())
+            position = position_of(message)
             waiting = self._queues.setdefault(position, deque())
             if not waiting:
                 heapq.heappush(self._heads, (message.timestamp()[1], position))
@@ -265,7 +265,8 @@ def replay(settings: Settings, plan: ReplayPlan, checkpoint: Checkpoint | None =
 
     def on_delivery(err: KafkaError | None, message: Message) -> None:
         if err is not None:
-            fail((message.topic()[len(plan.to_prefix):], message.partition()), err.str())
+            topic, partition = position_of(message)
+            fail((topic[len(plan.to_prefix):], partition), err.str())
 
     def save() -> None:
         nonlocal last_save
@@ -321,7 +322,7 @@ def replay(settings: Settings, plan: ReplayPlan, checkpoint: Checkpoint | None =
                         producer.poll(min(wait, 0.05))
                     continue  # a record read meanwhile may be earlier: peek again
             merge.pop()
-            position = (message.topic(), message.partition())
+            position = position_of(message)
             if position in failed or position in refused:
                 continue
             try:
@@ -332,7 +333,7 @@ def replay(settings: Settings, plan: ReplayPlan, checkpoint: Checkpoint | None =
                 continue
             producer.poll(0)  # delivery reports: a failure stops the run early
             mark = pending.setdefault(position, [0, 0])
-            mark[0], mark[1] = message.offset() + 1, mark[1] + 1
+            mark[0], mark[1] = next_offset(message), mark[1] + 1
             result.replayed, result.event_ms, unsaved = result.replayed + 1, stamp, unsaved + 1
             if on_publish is not None:
                 on_publish(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,15 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
     model_note = "champion" if models is not None else None
     report: dict[str, Any] = {
         "title": "bankguard backtest",
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "source": source.describe(),
         "from": iso_ms(window.start_ms), "to": iso_ms(window.end_ms),
         "warmup_days": warmup_days,
         "events": sum(scored.values()),
         "events_by_scenario": scored,
         "rejected": dict(events.rejected),
-        "truth": None if truth is None else {"source": truth_source.describe(), "fraud_events": truth.total},
+        "truth": None if truth is None or truth_source is None
+        else {"source": truth_source.describe(), "fraud_events": truth.total},
         "days": report_days(window),
         "configs": {config.label: summarize(config.label, config.path, detections[config.label], window, truth,
                                             model_note) for config in configs},

@@ -27,7 +27,7 @@ from bankguard.event_files import epoch_ms_column, file_format, json_event_schem
 from bankguard.events import EVENT_MODELS, InvalidEvent, parse_event
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings
-from bankguard.topic_range import TimeRange, read_range
+from bankguard.topic_range import TimeRange, position_of, read_range
 
 REQUIRED = ("event_id", "entity_id", "scenario", "event_time")
 
@@ -92,13 +92,14 @@ def read_event_topics(settings: Settings, topics: Iterable[str], window: TimeRan
     rejected: Counter[str] = Counter()
     for batch in read_range(settings, topics, window):
         for message in batch:
-            scenario = scenario_of_topic(message.topic())
+            scenario = scenario_of_topic(position_of(message)[0])
+            value = message.value() or b""  # a tombstone: malformed JSON to the worker too
             try:
-                parse_event(scenario, message.value())
+                parse_event(scenario, value)
             except InvalidEvent as error:
                 rejected[error.reason] += 1
                 continue
-            rows.append(orjson.loads(message.value()))
+            rows.append(orjson.loads(value))
     table = pa.Table.from_pylist(rows, schema=json_event_schema())
     frames = frames_of(table, window, scenarios)
     frames.rejected.update(rejected)
@@ -154,5 +155,5 @@ def _by_scenario(table: pa.Table) -> Iterable[tuple[str, pa.Table]]:
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     for index, scenario in enumerate(encoded.dictionary.to_pylist()):
-        runs = [table.slice(a, b - a) for a, b in zip(starts, ends) if codes[a] == index]
+        runs = [table.slice(a, b - a) for a, b in zip(starts, ends, strict=True) if codes[a] == index]
         yield scenario, pa.concat_tables(runs) if runs else table.slice(0, 0)

@@ -36,7 +36,8 @@ def read_truth_file(path: Path) -> pd.DataFrame:
 
 def read_truth_topic(settings: Settings, topic: str, window: TimeRange) -> pd.DataFrame:
     """Fraud events recorded on the truth topic for events in ``window``."""
-    records = [orjson.loads(message.value()) for batch in read_range(settings, [topic], window) for message in batch]
+    records = [orjson.loads(value) for batch in read_range(settings, [topic], window) for message in batch
+               if (value := message.value()) is not None]  # a tombstone is no record
     return _fraud_only(pd.DataFrame.from_records(records), topic)
 
 

@@ -6,4 +6,6 @@ producers, stream agents, models and dashboards live in their own top-level
 folders and are imported as ``bankguard.producers`` and so on.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("bankguard")  # pyproject.toml's project.version, the one place it is set

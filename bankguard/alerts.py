@@ -9,13 +9,13 @@ customer's personal data (no names, memos or addresses).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_VERSION: Final = 1
 _NAMESPACE = uuid.UUID("6f1c54b2-43a5-4d0e-9d3f-6a2b1c0e9b57")
 
 
@@ -86,7 +86,7 @@ def alert_record(*, scenario: str, event: dict[str, Any], finding: Finding, conf
         "scenario": scenario,
         "entity_id": event["entity_id"],
         "event_time": event["event_time"],
-        "detected_at": (detected_at or datetime.now(timezone.utc)).isoformat(timespec="milliseconds"),
+        "detected_at": (detected_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
         "severity": finding.severity,
         "score": finding.score,
         "detector": detector.model_dump(),

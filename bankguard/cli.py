@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.exceptions import TyperException
 
+from bankguard import __version__
 from bankguard.backtest.replay_cli import replay
 from bankguard.backtest.cli import backtest
 from bankguard.dashboards.cli import app as dashboards_app
@@ -48,6 +49,18 @@ app.command("backtest")(backtest)
 app.command("train", help="Train the six models per scenario and the risk forecast (same as 'models train').")(
     models_train)
 app.command("replay")(replay)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"bankguard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    pass
 
 console = Console(stderr=True)
 
@@ -123,7 +136,7 @@ def produce(
     metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
 ) -> None:
     """Publish synthetic events for the scenarios (ground truth to the truth topic)."""
-    from bankguard.producers.publisher import ScenarioPublisher
+    from bankguard.producers.publisher import FileSink, ScenarioPublisher
     from bankguard.producers.progress import ProgressDisplay
 
     try:
@@ -156,7 +169,7 @@ def produce(
     first_ms, last_ms = result.event_time_ms or (0, 0)
     console.print(f"produced {result.produced} events ({summary['events_per_s']}/s), "
                   f"{result.failed} failed, seed {seed}, event time {iso_ms(first_ms)} to {iso_ms(last_ms)}"
-                  + (f", to {out} (truth: {publisher.sink.truth_path})" if out is not None else ""))
+                  + (f", to {out} (truth: {publisher.sink.truth_path})" if isinstance(publisher.sink, FileSink) else ""))
     if result.failed:
         raise typer.Exit(1)
 

@@ -12,13 +12,13 @@ no money (cyber_security) leaves ``amount`` empty.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Literal
+from datetime import date, datetime, timedelta, UTC
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -173,7 +173,7 @@ EVENT_MODELS: dict[str, type[EventBase]] = {
     )
 }
 
-_ADAPTERS = {key: TypeAdapter(model) for key, model in EVENT_MODELS.items()}
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {key: TypeAdapter(model) for key, model in EVENT_MODELS.items()}
 
 
 class InvalidEvent(ValueError):
@@ -215,7 +215,7 @@ def json_schema(scenario: str) -> dict:
     return schema
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)  # built once: this runs for every scored event
 
 

@@ -7,7 +7,7 @@ settings translated in ``stream_agents.app``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -16,6 +16,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bankguard.errors import BankguardError
 from bankguard.settings import KafkaSettings, Settings
 from bankguard.topics import Topics
+
+# Record headers as confluent-kafka takes and returns them: a dict, or a list that keeps repeated names.
+Headers = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]]
 
 
 def client_config(kafka: KafkaSettings) -> dict[str, str | int | float | bool]:
@@ -120,9 +123,8 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec], timeout_s: flo
     return [topic.topic for topic in missing]
 
 
-def produce(producer: Producer, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None = None, *,
-            partition: int | None = None,
-            headers: dict[str, bytes] | list[tuple[str, bytes | None]] | None = None,
+def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | None, timestamp_ms: int | None = None,
+            *, partition: int | None = None, headers: Headers | None = None,
             on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """``producer.produce`` that waits for room instead of failing when the local queue is full."""
     extra: dict = {}

@@ -32,7 +32,7 @@ class ManagedProcess:
                 env=self.env, start_new_session=True,
             )
         finally:
-            if log is not subprocess.DEVNULL:
+            if not isinstance(log, int):  # not DEVNULL
                 log.close()
         return self
 

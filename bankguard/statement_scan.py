@@ -35,7 +35,7 @@ def scan_statement(path: Path, config: RulesConfig, *, account: str | None = Non
                    timezone: str = "Asia/Shanghai") -> ScanResult:
     statement = read_statement(path, account=account, timezone=timezone)
     frame = statement_frame(statement)
-    batch, hits = evaluate_frame(frame, STATEMENT_SCENARIO, config)
+    _, hits = evaluate_frame(frame, STATEMENT_SCENARIO, config)
     tx_ids, accounts = frame["tx_id"].tolist(), frame["entity_id"].tolist()
     lines, times, amounts = frame["line"].tolist(), frame["event_time"].tolist(), frame["amount"].tolist()
     anomalies = [

@@ -73,7 +73,7 @@ def read_statement(path: Path, *, account: str | None = None, timezone: str = "A
     bad_direction = ~bad_when & ~bad_amount & direction.isna().to_numpy()
     bad = pd.Series(bad_when | bad_amount | bad_direction, index=raw.index)
     rejected = [RejectedRow(int(line[i]), _reason(raw, i, bool(bad_when[i]), bool(bad_amount[i])))
-                for i in np.flatnonzero(bad.to_numpy())]
+                for i in np.flatnonzero(bad.to_numpy()).tolist()]
 
     good = ~bad
     if when.dt.tz is None:

@@ -11,9 +11,10 @@ timestamps, which the producers set to the event time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from typing import cast
+from datetime import datetime, UTC
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -24,6 +25,17 @@ from bankguard.kafka import client_config
 from bankguard.settings import Settings
 
 Position = tuple[str, int]  # topic, partition
+
+
+def position_of(message: Message) -> Position:
+    """A record's topic and partition. confluent-kafka types both optional (an error event
+    has neither); every record :func:`read_range` yields has both."""
+    return cast(str, message.topic()), cast(int, message.partition())
+
+
+def next_offset(message: Message) -> int:
+    """The offset after a record's own (what a consumer commits or a checkpoint resumes at)."""
+    return cast(int, message.offset()) + 1
 
 
 @dataclass(frozen=True)
@@ -46,13 +58,13 @@ def parse_time(text: str, option: str = "time") -> int:
         raise BankguardError(f"{option}: {text!r} is not an ISO 8601 date or time "
                              "(for example 2026-11-20 or 2026-11-20T08:00:00Z)") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return epoch_ms(moment)
 
 
 def iso_ms(epoch_ms: int) -> str:
     """The inverse of :func:`parse_time`, for messages and reports (UTC, seconds)."""
-    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def partition_counts(settings: Settings, topics: Iterable[str], timeout_s: float = 10.0) -> dict[str, int]:
@@ -74,7 +86,7 @@ def partition_counts(settings: Settings, topics: Iterable[str], timeout_s: float
 
 def read_range(settings: Settings, topics: Iterable[str], window: TimeRange, *,
                resume: Mapping[Position, int] | None = None, batch_size: int = 5_000,
-               timeout_s: float = 30.0) -> Iterator[list[Message]]:
+               timeout_s: float = 30.0) -> Generator[list[Message], None, None]:
     """Batches of records in ``window``, each partition in offset order.
 
     ``resume`` maps (topic, partition) to the next offset to read (a checkpoint); such
@@ -125,7 +137,7 @@ def _drain(consumer: Consumer, open_partitions: set[Position], window: TimeRange
                 continue
             error = message.error()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+                if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - confluent-kafka's name for librdkafka's internal codes
                     open_partitions.discard(position)
                     continue
                 raise BankguardError(f"reading {position[0]}[{position[1]}]: {error.str()}")

@@ -1,8 +1,8 @@
 """Backtest speed on one core, and agreement with the stream worker.
 
 Prints JSON. Writes a day of generated traffic (all nine scenarios, about a million
-events, as dense per entity as the models' training data) with the producers' file sink, then, pinned to one CPU core, times in the
-same process (best of ``--repeat``):
+events, as dense per entity as the models' training data) with the producers' file sink, then, pinned to
+one CPU core, times in the same process (best of ``--repeat``):
 - ``read``: loading the file into per-scenario frames alone, the floor every backtest pays;
 - ``rules``: the whole backtest (load, point-in-time features, every rule, alert records);
 - ``champion``: the same with each scenario's champion model scoring every event;

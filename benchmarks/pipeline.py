@@ -191,7 +191,8 @@ def latency(settings: Settings, rate: float, seconds: float, alert_every: int, l
         worker.stop()
     delays = np.array([arrivals[i] - sent[i] for i in sent if i in arrivals]) * 1000
     return {"offered_events_per_s": round(offered), "events": n, "alerting_events": len(sent),
-            "alerts_received": len(delays), "p50_ms": round(float(np.percentile(delays, 50)), 1), "p99_ms": round(float(np.percentile(delays, 99)), 1),
+            "alerts_received": len(delays), "p50_ms": round(float(np.percentile(delays, 50)), 1),
+            "p99_ms": round(float(np.percentile(delays, 99)), 1),
             "max_ms": round(float(delays.max()), 1)}
 
 
@@ -201,7 +202,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--models", action="store_true", help="Score with the models too (default: rules only).")
-    parser.add_argument("--no-shadows", action="store_true", help="With --models: the champions only, no shadow scoring.")
+    parser.add_argument("--no-shadows", action="store_true",
+                        help="With --models: the champions only, no shadow scoring.")
     parser.add_argument("--alert-every", type=int, default=20, help="One event in N raises an alert.")
     parser.add_argument("--span-days", type=float, default=3.0,
                         help="Event time the saturation traffic spans (default 3: a few events per entity a day).")

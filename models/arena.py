@@ -35,7 +35,8 @@ def score_test(onnx: bytes, data: ScenarioDataset, rows: np.ndarray | None = Non
     """P(fraud) of the test rows (or ``rows``) from an exported model, in batches."""
     rows = data.split.test if rows is None else rows
     sess = session(onnx)
-    out = [probabilities(sess, data.X[chunk], data.seq[chunk]) for chunk in np.array_split(rows, max(1, len(rows) // 8_192))]
+    chunks = np.array_split(rows, max(1, len(rows) // 8_192))
+    out = [probabilities(sess, data.X[chunk], data.seq[chunk]) for chunk in chunks]
     return np.concatenate(out) if out else np.zeros(0)
 
 

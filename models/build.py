@@ -44,9 +44,9 @@ def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed
         "reference_row": [float(v) for v in reference],
         "training": {
             "profile": profile.name, "seed": seed, "seconds": model.train_seconds,
-            "fit_rows": int(len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed))),
-            "train_rows": int(len(data.split.train)), "validation_rows": int(len(data.split.val)),
-            "test_rows": int(len(data.split.test)), "params": model.params,
+            "fit_rows": len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)),
+            "train_rows": len(data.split.train), "validation_rows": len(data.split.val),
+            "test_rows": len(data.split.test), "params": model.params,
             "export_max_abs_diff": model.export_max_abs_diff,
             "data_hash": data.data_hash, "data_config": asdict(data.config), "data_source": data.source,
         },
@@ -84,7 +84,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
     test = data.split.test
     return {
         "base_rate": data.base_rate,
-        "test_rows": int(len(test)),
+        "test_rows": len(test),
         "test_positives": int(data.y[test].sum()),
         "test_patterns": {str(k_): int(v) for k_, v in data.frame["pattern"].iloc[test].value_counts().items()},
         "champion": champion,
@@ -123,7 +123,8 @@ def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", s
     how many events an entity sees per day, so train at the density the stream will see."""
     profile = PROFILES[profile_name]
     if traffic:  # match the stream's per-entity density: n_entities and/or events_per_day
-        profile = replace(profile, data=replace(profile.data, **traffic))
+        overrides: dict[str, Any] = dict(traffic)  # only int fields, which a ** of dict[str, int] does not say
+        profile = replace(profile, data=replace(profile.data, **overrides))
     started = time.perf_counter()
     pinned = pins(out) if out.exists() else {}
     report: dict[str, Any] = {"format_version": REPORT_VERSION, "profile": profile.name, "seed": seed, "k": k,
@@ -144,7 +145,8 @@ def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", s
         forecast_started = time.perf_counter()
         report["forecast"] = build_forecasts(scenarios, out, config)
         if progress:
-            progress(f"forecasters: {len(report['forecast'])} scenarios in {time.perf_counter() - forecast_started:.1f}s")
+            seconds = time.perf_counter() - forecast_started
+            progress(f"forecasters: {len(report['forecast'])} scenarios in {seconds:.1f}s")
     report["total_seconds"] = time.perf_counter() - started
     # A partial run (--scenarios) keeps the other scenarios' entries of the last report.
     kept = {s: e for s, e in previous.get("scenarios", {}).items() if s not in report["scenarios"]}

@@ -142,7 +142,7 @@ def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[li
     try:
         truth: dict[str, str] = {}
         with truth_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
                 if line.strip():
                     item = json.loads(line)
                     if item.get("label", 1) in (0, False):
@@ -150,7 +150,7 @@ def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[li
                     truth[str(item["event_id"])] = str(item.get("pattern") or "fraud")
         records, patterns = [], []
         with events_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
                 if not line.strip():
                     continue
                 event = json.loads(line)
@@ -227,7 +227,7 @@ def raw_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame:
         return np.full(len(frame), None, object)
     values = frame[name].to_numpy(object)
-    return np.where(pd.isna(values), None, values)
+    return np.where(pd.isna(values), np.array(None), values)  # None as an array: numpy's stubs want one
 
 
 def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,

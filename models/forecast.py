@@ -87,6 +87,8 @@ def _module(hidden: int, scale: float) -> Any:
     class RatioForecaster(nn.Module):
         """LSTM over the window (scaled inside) -> the mean ratio of each horizon."""
 
+        scale: torch.Tensor  # a buffer, registered below
+
         def __init__(self) -> None:
             super().__init__()
             self.register_buffer("scale", torch.tensor(float(scale)))
@@ -149,7 +151,9 @@ def train_forecaster(series: np.ndarray, config: ForecastConfig) -> tuple[bytes,
         buffer = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (torch.from_numpy(X[:2]),), buffer, input_names=["ratios"],
+            torch.onnx.export(model, (torch.from_numpy(X[:2]),),
+                              buffer,  # type: ignore[arg-type]  # torch takes a file object, though annotated for paths
+                              input_names=["ratios"],
                               output_names=["forecast"], dynamic_axes={"ratios": {0: "n"}, "forecast": {0: "n"}},
                               opset_version=17, dynamo=False)
         return buffer.getvalue(), report

@@ -35,6 +35,9 @@ class LstmConfig:
 class SequenceNet(nn.Module):
     """P(fraud) from (sequence, feature row)."""
 
+    mean: torch.Tensor  # buffers, registered below
+    std: torch.Tensor
+
     def __init__(self, width: int, n_features: int, mean: np.ndarray, std: np.ndarray,
                  config: LstmConfig) -> None:
         super().__init__()

@@ -65,7 +65,8 @@ def torch_to_onnx(module: Any, seq_example: np.ndarray, x_example: np.ndarray) -
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (torch.from_numpy(seq_example), torch.from_numpy(x_example)), buffer,
+            module, (torch.from_numpy(seq_example), torch.from_numpy(x_example)),
+            buffer,  # type: ignore[arg-type]  # torch takes a file object, though annotated for paths
             input_names=["seq", "input"], output_names=["probability"],
             dynamic_axes={"seq": {0: "n"}, "input": {0: "n"}, "probability": {0: "n"}},
             opset_version=OPSET, dynamo=False,

@@ -129,13 +129,14 @@ def _first_difference(stored: Any, current: Any, path: str = "") -> str:
                 return _first_difference(a, b, f"{path}{i}.")
         if len(stored) != len(current):
             return f"{path.rstrip('.')} has {len(stored)} entries in the manifest, {len(current)} in the code"
-    return f"{path.rstrip('.')}: manifest {json.dumps(stored, ensure_ascii=False)[:80]}, " \
-           f"code {json.dumps(current, ensure_ascii=False)[:80]}"
+    return (f"{path.rstrip('.')}: manifest {json.dumps(stored, ensure_ascii=False)[:80]}, "
+            f"code {json.dumps(current, ensure_ascii=False)[:80]}")
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return manifest
     except FileNotFoundError:
         raise ArtifactError(f"model artifact {folder}: no {MANIFEST}") from None
     except (OSError, ValueError) as exc:

@@ -197,7 +197,8 @@ class ModelScorer:
 
     # -- per batch ----------------------------------------------------------------------
     def matrix(self, scenario: str, events: Sequence[Mapping[str, Any]],
-               features: Sequence[Mapping[str, float]], counterparty_rates: Sequence[float] | None = None) -> np.ndarray:
+               features: Sequence[Mapping[str, float]],
+               counterparty_rates: Sequence[float] | None = None) -> np.ndarray:
         """The model matrix of a batch (what ``score_batch`` feeds every model)."""
         spec = scenario_features(scenario)
         if len(events) != len(features):
@@ -222,12 +223,14 @@ class ModelScorer:
         X = (np.ascontiguousarray(features, dtype=np.float32) if isinstance(features, np.ndarray)
              else self.matrix(scenario, events, features, counterparty_rates))
         if X.ndim != 2 or X.shape[1] != len(state.columns):
-            raise ValueError(f"{scenario}: feature matrix has shape {X.shape}, models read {len(state.columns)} columns")
+            raise ValueError(f"{scenario}: feature matrix has shape {X.shape}, "
+                             f"models read {len(state.columns)} columns")
         seq = None
         if state.sequence_models:
             if sequences is None:
                 raise ValueError(f"{scenario}: the loaded models include a sequence model; pass sequences")
-            seq = np.ascontiguousarray(np.asarray(sequences, dtype=np.float32).reshape(len(X), *self.sequence_shape(scenario)))
+            shape = (len(X), *self.sequence_shape(scenario))
+            seq = np.ascontiguousarray(np.asarray(sequences, dtype=np.float32).reshape(shape))
         scores, seconds = {}, {}
         for name, sess in state.models.items():
             started = time.perf_counter()

@@ -121,7 +121,7 @@ def float32_thresholds(model: HistGradientBoostingClassifier) -> None:
     (all ours), ``x <= t`` and ``x <= round_down32(t)`` agree, so this changes nothing
     natively and makes the export exact.
     """
-    for stage in model._predictors:
+    for stage in model._predictors:  # noqa: SLF001 - scikit-learn keeps the fitted trees private
         for predictor in stage:
             nodes = predictor.nodes
             t = nodes["num_threshold"]

@@ -79,7 +79,7 @@ class KafkaSink:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
-        scenario = self._scenario_of_topic.get(msg.topic())
+        scenario = self._scenario_of_topic.get(msg.topic() or "")
         if scenario is not None:
             self.report.scenarios[scenario].failed += 1
         self.report.errors[err.name()] += 1
@@ -170,7 +170,7 @@ class ScenarioPublisher:
         ``should_stop`` ends the run, then flush and return the report (failed deliveries
         subtracted)."""
         per_scenario_rate = self.rate / len(self.generators)
-        cursor = {key: self.start_ms for key in self.generators}
+        cursor = dict.fromkeys(self.generators, self.start_ms)
         end_ms = None if span_ms is None else self.start_ms + span_ms
         started = time.monotonic()
         sent = 0  # events of every scenario, injected ones included

@@ -149,7 +149,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         for key, value, letter, scenario in scored.dead_letters:
             sink.send(topics.dlq, key, value, headers=letter.headers())
             metrics.rejected.labels(scenario, letter.reason).inc()
-        for key, value, scenario, detector, severity in scored.alerts:
+        for key, value, _scenario, _detector, _severity in scored.alerts:
             sink.send(topics.alerts, key, value)
         sink.poll()
         done = time.time()

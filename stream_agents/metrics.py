@@ -60,7 +60,7 @@ class WorkerMetrics:
                                      registry=registry)
         self.risk_forecast = Gauge("bankguard_risk_forecast_ratio", "Forecast high-risk ratio over the next "
                                    "horizon (minutes).", ["scenario", "horizon"], registry=registry)
-        self._recent = {scenario: deque(maxlen=RECENT_EVENTS) for scenario in SCENARIOS}
+        self._recent: dict[str, deque[bool]] = {scenario: deque(maxlen=RECENT_EVENTS) for scenario in SCENARIOS}
         self._lag: dict[tuple[str, int], int] = {}
         ProcessCollector(registry=registry)
         self.state_entities = Gauge("bankguard_state_entities", "Entities held in this worker's live state.",

@@ -17,6 +17,7 @@ from bankguard.errors import BankguardError
 from bankguard.kafka import client_config
 from bankguard.rules.config import RulesConfig, parse_rules
 from bankguard.settings import Settings
+from bankguard.topic_range import next_offset
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ class RulesWatcher:
                 message = self._consumer.poll(0.2)
                 if message is None or message.error():
                     continue
-                if message.value() is not None:
-                    self.apply(message.value())
-                if message.offset() + 1 >= high:
+                value = message.value()
+                if value is not None:
+                    self.apply(value)
+                if next_offset(message) >= high:
                     self._caught_up.set()
         except KafkaException as exc:
             log.error("rules watcher stopped: %s", exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import orjson
 from confluent_kafka import Producer
@@ -13,7 +13,7 @@ from bankguard.settings import Settings
 from bankguard.topics import Topics
 from kafka_helpers import read_topic
 
-T0 = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 _ids = itertools.count()
 
 BASE = {

@@ -68,7 +68,7 @@ def github_anchor(heading: str) -> str:
 
 def runbook_sections() -> dict[str, str]:
     parts = re.split(r"^## (.+)$", RUNBOOK.read_text(encoding="utf-8"), flags=re.MULTILINE)
-    return {github_anchor(title): body for title, body in zip(parts[1::2], parts[2::2])}
+    return {github_anchor(title): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 # --- Prometheus rules -------------------------------------------------------------

@@ -70,7 +70,8 @@ def metrics(section: dict, detector: str) -> dict:
 def test_precision_and_recall_on_a_hand_labelled_case(labelled, tmp_path):
     e, events, truth = labelled
     run = run_backtest(Settings(), Source(path=events),
-                       [Config("A", None, load_rules()), Config("B", None, load_rules(lower_threshold_rules(tmp_path)))],
+                       [Config("A", None, load_rules()),
+                        Config("B", None, load_rules(lower_threshold_rules(tmp_path)))],
                        truth_source=Source(path=truth))
     a, b = run.report["configs"]["A"], run.report["configs"]["B"]
     assert run.report["events"] == 8 and run.report["truth"]["fraud_events"] == 4

@@ -51,7 +51,7 @@ def _config(label: str, alerts: int, tp: int, scale: float, detectors: list[str]
                     **_metrics(tp, fp, FRAUD_EVENTS - tp)},
         "detectors": [_detector(name, index, scale) for index, name in enumerate(detectors)],
         "daily": [{"day": day, "alerts": a, "tp": t, "precision": t / a}
-                  for day, a, t in zip(DAYS, daily_alerts, daily_tp)],
+                  for day, a, t in zip(DAYS, daily_alerts, daily_tp, strict=True)],
         "by_severity": {"critical": 10, "high": 300, "medium": alerts - 310 - 1000, "low": 1000},
     }
 

@@ -117,7 +117,7 @@ def scrape_job(name: str) -> dict:
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_mounts_exist(service):
     declared = set(COMPOSE.get("volumes") or {})
-    for source, target in mounts(service):
+    for source, _target in mounts(service):
         if is_bind(source):
             assert (REPO / source).exists(), f"{service}: {source} missing from the repo"
         else:

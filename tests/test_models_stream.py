@@ -55,7 +55,7 @@ def test_champion_alerts_with_feature_evidence_and_shadows_scored(settings, tmp_
     # Every loaded model, champion and shadows, scored every event; the shadows never alerted.
     for scenario in scorer.scenarios:
         assert {model: scored.get((scenario, model)) for model in scorer.models(scenario)} == \
-            {model: report.scenarios[scenario].produced for model in scorer.models(scenario)}
+            dict.fromkeys(scorer.models(scenario), report.scenarios[scenario].produced)
 
 
 def test_worker_refuses_a_tampered_artifact_in_one_line(settings, tmp_path):

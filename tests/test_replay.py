@@ -223,7 +223,7 @@ def test_a_refused_record_fails_the_run_and_is_not_checkpointed(settings, tmp_pa
 ])
 def test_user_mistakes_end_in_one_line(settings, args, needles):
     base = {"--topics": "credit_card", "--from": "2026-03-01", "--to": "2026-03-02"}
-    for option, value in zip(args[::2], args[1::2]):
+    for option, value in zip(args[::2], args[1::2], strict=True):
         base[option] = value
     assert_one_line_error(bankguard(settings, *[x for pair in base.items() for x in pair]), *needles)
 

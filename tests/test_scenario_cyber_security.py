@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_kill_chain_runs_phishing_then_malware_then_exfiltration_within_an_hour(
 def episodes(group: list[Emitted], gap_ms: int) -> list[list[Emitted]]:
     """Split one host's pattern events where they pause for longer than ``gap_ms``."""
     out = [[group[0]]]
-    for before, row in zip(group, group[1:]):
+    for before, row in pairwise(group):
         if row.timestamp_ms - before.timestamp_ms > gap_ms:
             out.append([])
         out[-1].append(row)

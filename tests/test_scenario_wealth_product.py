@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import pairwise
 
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
@@ -89,11 +90,11 @@ def test_churning_chains_switches_of_one_holding(generated: Generated) -> None:
     for episode in found:
         events = [row.event for row in episode]
         amounts = [e["amount"] for e in events]
-        gaps = [b.timestamp_ms - a.timestamp_ms for a, b in zip(episode, episode[1:])]
+        gaps = [b.timestamp_ms - a.timestamp_ms for a, b in pairwise(episode)]
         assert len(events) >= 4 and all(12 * HOUR <= gap <= 48 * HOUR for gap in gaps)
         assert len({e["counterparty"] for e in events}) == 1
-        assert all(switched_from(b) == a["memo"].split(";")[0] for a, b in zip(events, events[1:]))
-        assert all(0.97 <= b / a <= 0.995 for a, b in zip(amounts, amounts[1:]))  # the fee
+        assert all(switched_from(b) == a["memo"].split(";")[0] for a, b in pairwise(events))
+        assert all(0.97 <= b / a <= 0.995 for a, b in pairwise(amounts))  # the fee
     # in normal traffic a switch rarely sells what the customer bought in the last week
     bought: dict[str, list[tuple[int, str]]] = defaultdict(list)
     switches = chained = 0

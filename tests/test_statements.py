@@ -46,8 +46,8 @@ def test_reader_keeps_good_rows_and_names_bad_ones(tmp_path):
 
 
 def test_account_column_splits_accounts(tmp_path):
-    text = "account,txId,datetime,txAmount,txDirection,txSummary,txCounterparty\n" \
-           "A,1,2026-01-02 10:00,5,收入,x,y\nB,2,2026-01-01 10:00,6,支出,x,y\n"
+    text = ("account,txId,datetime,txAmount,txDirection,txSummary,txCounterparty\n"
+            "A,1,2026-01-02 10:00,5,收入,x,y\nB,2,2026-01-01 10:00,6,支出,x,y\n")
     rows = read_statement(write(tmp_path, text)).rows
     assert rows[["account", "tx_id"]].values.tolist() == [["A", "1"], ["B", "2"]]
 

@@ -35,12 +35,30 @@ class Series(NamedTuple):
     is_max: bool
 
 
+class Read(NamedTuple):
+    """How one feature's value is read from the state (unpacked per event, so a tuple)."""
+
+    kind: int  # _WINDOW, _TENURE or _SINCE
+    key: str  # the series (window) or the since-last feature's name
+    field: str  # the event field a since-last feature looks up
+    bucket_ms: int
+    span: int  # buckets read (window) or the horizon in ms (since-last)
+    is_max: bool
+
+
+class Group(NamedTuple):
+    """Window features that count the same thing: one evaluation per event feeds every series."""
+
+    representative: WindowFeature
+    targets: tuple[tuple[str, bool], ...]  # (series key, is a maximum)
+
+
 class Plan(NamedTuple):
     """How a feature tuple reads and updates the state, worked out once per tuple."""
 
     names: tuple[str, ...]
-    reads: tuple[tuple[int, str, str, int, int, bool], ...]  # (kind, series or feature, field, bucket, span, max)
-    groups: tuple[tuple[WindowFeature, tuple[tuple[str, bool], ...]], ...]  # one evaluation -> series
+    reads: tuple[Read, ...]
+    groups: tuple[Group, ...]
     series: dict[str, Series]
     since_last: tuple[SinceLast, ...]
     horizons: dict[str, int]  # since-last feature -> horizon
@@ -228,8 +246,8 @@ def plan_of(features: tuple[Feature, ...]) -> Plan:
 
 
 def _make_plan(features: tuple[Feature, ...]) -> Plan:
-    reads: list[tuple[int, str, str, int, int, bool]] = []
-    groups: dict[tuple, tuple[WindowFeature, dict[str, bool]]] = {}
+    reads: list[Read] = []
+    groups: dict[tuple[object, ...], tuple[WindowFeature, dict[str, bool]]] = {}
     series: dict[str, Series] = {}
     for feature in features:
         if isinstance(feature, WindowFeature):
@@ -239,12 +257,12 @@ def _make_plan(features: tuple[Feature, ...]) -> Plan:
             series[key] = Series(feature.bucket_ms, max(feature.buckets, known.keep if known else 0), is_max)
             group = groups.setdefault((feature.where, feature.value, feature.agg == "sumsq"), (feature, {}))
             group[1][key] = is_max
-            reads.append((_WINDOW, key, "", feature.bucket_ms, feature.buckets, is_max))
+            reads.append(Read(_WINDOW, key, "", feature.bucket_ms, feature.buckets, is_max))
         elif isinstance(feature, Tenure):
-            reads.append((_TENURE, "", "", 0, 0, False))
+            reads.append(Read(_TENURE, "", "", 0, 0, False))
         else:
-            reads.append((_SINCE, feature.name, feature.field, 0, feature.horizon_ms, False))
+            reads.append(Read(_SINCE, feature.name, feature.field, 0, feature.horizon_ms, False))
     since_last = tuple(f for f in features if isinstance(f, SinceLast))
     return Plan(tuple(f.name for f in features), tuple(reads),
-                tuple((rep, tuple(targets.items())) for rep, targets in groups.values()),
+                tuple(Group(rep, tuple(targets.items())) for rep, targets in groups.values()),
                 series, since_last, {f.name: f.horizon_ms for f in since_last})

@@ -14,6 +14,8 @@ events (statement scan, backtests). A test holds the two to equality.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,22 +38,13 @@ class Where:
 
     def test(self, event: dict[str, Any]) -> bool:
         got = event.get(self.field)
-        if got is None:
-            return False
-        op, value = self.op, self.value
-        if op == "==":
-            return got == value
-        if op == "!=":
-            return got != value
-        if op == "in":
-            return got in value
-        if op == "<":
-            return got < value
-        if op == "<=":
-            return got <= value
-        if op == ">":
-            return got > value
-        return got >= value
+        return got is not None and _TESTS[self.op](got, self.value)
+
+
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "in": lambda got, value: got in value,
+}
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,12 @@ def _window(table: pd.DataFrame, feature: WindowFeature, codes: np.ndarray,
         return _range_max(values, lo, hi)
     if feature.agg == "sum" and feature.value in MONEY_FIELDS:
         cents = np.concatenate(([0], np.cumsum(np.round(values * 100).astype(np.int64))))
-        return (cents[hi] - cents[lo]) / 100.0
+        sums: np.ndarray = (cents[hi] - cents[lo]) / 100.0  # fancy indexing is untyped in numpy's stubs
+        return sums
     # Extended precision keeps long prefix sums from losing the small differences.
     prefix = np.concatenate(([0.0], np.cumsum(values.astype(np.longdouble))))
-    return (prefix[hi] - prefix[lo]).astype(np.float64)
+    totals: np.ndarray = (prefix[hi] - prefix[lo]).astype(np.float64)
+    return totals
 
 
 def _range_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -140,7 +142,8 @@ def _tenure(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Time since the entity's first row (rows are sorted by entity, then time)."""
     starts = np.r_[True, codes[1:] != codes[:-1]]
     first = times[np.maximum.accumulate(np.where(starts, np.arange(len(codes)), 0))]
-    return (times - first).astype(float)
+    tenure: np.ndarray = (times - first).astype(float)
+    return tenure
 
 
 def _since_last(table: pd.DataFrame, feature: SinceLast, codes: np.ndarray,

@@ -157,7 +157,7 @@ def organize(exclude: Iterable[str] = ("Time",), rename: dict[str, str] | None =
              order: Iterable[str] = ()) -> dashboard.DataTransformerConfig:
     """Grafana's "organize fields" transformation: hide, rename and order table columns."""
     return dashboard.DataTransformerConfig(id_val="organize", options={
-        "excludeByName": {name: True for name in exclude},
+        "excludeByName": dict.fromkeys(exclude, True),
         "renameByName": dict(rename or {}),
         "indexByName": {name: i for i, name in enumerate(order)},
     })

@@ -43,7 +43,7 @@ CATEGORIES = (
     ("年终奖", 0.0015, 1.0, "internal", 3.0, 0.5, "employer"),
     ("工资", 0.0, 1.0, "internal", 1.0, 0.02, "employer"),  # on paydays only, see _paydays
 )
-MEMO, WEIGHT, SHARE_IN, CHANNEL, MULTIPLE, SPREAD, COUNTERPARTY = map(np.array, zip(*CATEGORIES))
+MEMO, WEIGHT, SHARE_IN, CHANNEL, MULTIPLE, SPREAD, COUNTERPARTY = map(np.array, zip(*CATEGORIES, strict=True))
 WEIGHT = WEIGHT / WEIGHT.sum()
 SALARY = len(CATEGORIES) - 1
 INSTITUTIONS = {
@@ -117,7 +117,7 @@ class AmlKycGenerator(ScenarioGenerator):
         cash = np.maximum(np.round(amount, -2), 100.0)  # notes only
         amount = np.where(channel == "cash", cash, np.round(amount, 2))
         incoming = rng.random(n) < SHARE_IN[cat]
-        memo = np.where(rng.random(n) < 0.06, None, MEMO[cat])  # tellers leave some blank
+        memo = np.where(rng.random(n) < 0.06, np.array(None), MEMO[cat])  # tellers leave some blank
         counterparty = self._counterparties(COUNTERPARTY[cat], e)
         # Cross-border: tuition, trade, family abroad; wired in USD.
         abroad = (rng.random(n) < self.abroad[e]) & (cat != SALARY) & (channel != "cash")
@@ -151,7 +151,7 @@ class AmlKycGenerator(ScenarioGenerator):
             "pep": bool(self.pep[entity]), "memo": memo, "counterparty": counterparty,
         }
 
-    def _pick(self, options: Sequence[Any]) -> Any:
+    def _pick(self, options: Sequence[Any] | np.ndarray) -> Any:
         return options[int(self.rng.integers(0, len(options)))]
 
     def _offsets(self, count: int, hours: float) -> list[int]:

@@ -86,11 +86,11 @@ class AtmNetbankGenerator(ScenarioGenerator):
         cash = np.round(self.cash[e] * rng.lognormal(0.0, 0.5, n), -2)  # notes of 100
         cash = np.clip(cash, 100.0, WITHDRAWAL_LIMIT)
         sent = np.round(self.transfer[e] * rng.lognormal(0.0, 0.8, n), 2).clip(1.0, 500_000.0)
-        amount = np.where(action == "withdrawal", cash, np.where(action == "transfer", sent, None))
+        amount = np.where(action == "withdrawal", cash, np.where(action == "transfer", sent, np.array(None)))
         retries = np.where(action == "login", rng.geometric(0.85, n), rng.geometric(0.97, n))
         attempts = np.minimum(retries, 100)  # a typo or two; ATM PINs rarely need a second go
         success = rng.random(n) > np.where(action == "login", 0.05, 0.015)
-        counterparty = np.where(atm, self.atm_ids[atm_at], None)
+        counterparty = np.where(atm, self.atm_ids[atm_at], np.array(None))
         transfer = np.flatnonzero(action == "transfer")
         counterparty[transfer] = self._payees(e[transfer])
         return [

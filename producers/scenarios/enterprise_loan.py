@@ -96,7 +96,7 @@ class EnterpriseLoanGenerator(ScenarioGenerator):
         return [
             (int(offset), {
                 **self._company(entity), "amount": amount, "annual_revenue": revenue,
-                "credit_score": min(850, int(round(self.score[entity] + rng.normal(0.0, 4.0)))),
+                "credit_score": min(850, round(self.score[entity] + rng.normal(0.0, 4.0))),
                 "debt_ratio": round(float(self.leverage[entity] * rng.lognormal(0.0, 0.04)), 3),
                 "collateral_value": pledge, "branch_id": f"BR-{branch:04d}", "memo": purpose,
             })

@@ -66,9 +66,9 @@ class WealthProductGenerator(ScenarioGenerator):
         duty = rng.integers(0, N_ADVISORS, n)  # a tenth of sales go to the advisor on duty
         advisor = np.where(rng.random(n) < 0.9, self.advisor[entities], duty)
         names = [f"{CODE_PREFIX[p]}-{k:04d}"
-                 for p, k in zip(product.tolist(), rng.integers(0, N_CODES, n).tolist())]
+                 for p, k in zip(product.tolist(), rng.integers(0, N_CODES, n).tolist(), strict=True)]
         old = [f"{CODE_PREFIX[p]}-{k:04d}" if s else None for p, k, s in zip(
-            rng.integers(0, 3, n).tolist(), rng.integers(0, N_CODES, n).tolist(), switch.tolist())]
+            rng.integers(0, 3, n).tolist(), rng.integers(0, N_CODES, n).tolist(), switch.tolist(), strict=True)]
         return [
             {
                 "amount": a, "currency": "CNY", "product_type": p, "product_risk_level": r,

@@ -39,7 +39,8 @@ def dashboard() -> Dashboard:
             f"sum(rate(bankguard_events_rejected_total{{{SCENARIO}}}[{RATE}]))"), unit="cps",
             steps=((None, "green"), (0.01, "red"))))
         .with_panel(single_stat("Events within the latency SLO", query(within_slo), unit="percentunit",
-                                description=f"Share of events scored within {LATENCY_SLO_S * 1000:g} ms of their event time.",
+                                description=f"Share of events scored within {LATENCY_SLO_S * 1000:g} ms "
+                                            "of their event time.",
                                 steps=((None, "red"), (0.95, "orange"), (0.99, "green"))))
         .with_row(row("Flow"))
         .with_panel(graph("Throughput by scenario", [query(
