@@ -466,8 +466,11 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
 
 
 def test_prometheus_lifecycle_and_admin_apis_are_off():
-    argv = command("prometheus")
-    assert not any(arg.startswith(("--web.enable-lifecycle", "--web.enable-admin-api")) for arg in argv)
+    """In compose, and in the embedded stack (any local user could stop it with a POST)."""
+    from bankguard.monitoring import prometheus_argv
+    embedded = prometheus_argv("prometheus", Path("p.yml"), Path("data"), "127.0.0.1:9090")
+    for argv in (command("prometheus"), embedded):
+        assert not any(arg.startswith(("--web.enable-lifecycle", "--web.enable-admin-api")) for arg in argv)
 
 
 def test_grafana_has_no_anonymous_access():
