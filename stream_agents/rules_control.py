@@ -47,9 +47,12 @@ class RulesWatcher:
     def __init__(self, settings: Settings, topic: str, initial: RulesConfig, *,
                  on_change: Callable[[RulesConfig], None] = lambda config: None,
                  on_reject: Callable[[str], None] = lambda reason: None) -> None:
+        require_coverage(initial, source="starting rules")  # trusted as code, still not silent by accident
         self.topic = topic
         self._config = initial
         self._signed_at: datetime | None = None  # of the active config; the packaged one is unsigned
+        self._catching_up = True  # reading the topic's history before the worker starts
+        self._pending_audit: tuple[RulesConfig, bytes, Signed, int] | None = None
         self.on_change = on_change
         self.on_reject = on_reject
         self._trusted: TrustedKeys = trusted_keys(settings)
@@ -93,15 +96,32 @@ class RulesWatcher:
             self.on_reject(exc.reason)
             return False
         if config != self._config:
-            record = audit_record(previous=self._config, config=config, raw=raw, signed=signed,
-                                  worker=self._worker, topic=self.topic, partition=partition, offset=offset)
-            self._send_until_acknowledged(self._topics.rules_audit, config.version.encode(),
-                                          orjson.dumps(record), None)
+            if self._catching_up:  # nothing is scored yet: audit only where the history ends
+                previous = self._pending_audit[0] if self._pending_audit else self._config
+                self._pending_audit = (previous, raw, signed, offset)
+            else:
+                self._audit(self._config, config, raw, signed, partition, offset)
             self._config, self._signed_at = config, signed.signed_at
             log.warning("rules configuration %s active (signed by %s, key %s)",
                         config.version, signed.signer, signed.key_id)
             self.on_change(config)
         return True
+
+    def _audit(self, previous: RulesConfig, config: RulesConfig, raw: bytes, signed: Signed, partition: int,
+               offset: int) -> None:
+        record = audit_record(previous=previous, config=config, raw=raw, signed=signed, worker=self._worker,
+                              topic=self.topic, partition=partition, offset=offset)
+        self._send_until_acknowledged(self._topics.rules_audit, config.version.encode(), orjson.dumps(record), None)
+
+    def _caught_up_now(self) -> None:
+        """The history is read: record the one activation it amounts to, then go live."""
+        if self._pending_audit is not None:
+            previous, raw, signed, offset = self._pending_audit
+            if previous != self._config:
+                self._audit(previous, self._config, raw, signed, 0, offset)
+            self._pending_audit = None
+        self._catching_up = False
+        self._caught_up.set()
 
     def _accept(self, raw: bytes, headers: dict[str, bytes]) -> tuple[Signed, RulesConfig]:
         try:
@@ -149,7 +169,7 @@ class RulesWatcher:
             self._consumer.assign([partition])
             _, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=10)
             if high == 0:
-                self._caught_up.set()
+                self._caught_up_now()
             while not self._stop.is_set():
                 message = self._consumer.poll(0.2)
                 if message is None or message.error():
@@ -158,8 +178,8 @@ class RulesWatcher:
                     _, timestamp = message.timestamp()
                     self.apply(message.value(), dict(message.headers() or []), partition=message.partition(),
                                offset=message.offset(), timestamp_ms=timestamp if timestamp > 0 else None)
-                if message.offset() + 1 >= high:
-                    self._caught_up.set()
+                if self._catching_up and message.offset() + 1 >= high:
+                    self._caught_up_now()
         except KafkaException as exc:
             log.error("rules watcher stopped: %s", exc)
         finally:

@@ -23,6 +23,7 @@ from bankguard.rules.signing import key_id, sign, signing_key
 from bankguard.settings import settings_env
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.topics import Topics
+from conftest import start_worker
 from kafka_helpers import read_topic
 from scoring_helpers import alerts_after, event, send
 
@@ -110,3 +111,25 @@ def test_unsigned_forged_and_silencing_configurations_are_refused_and_a_signed_o
     assert DeadLetter.from_headers(letters[3].headers).reason == "rules_config_stale"
     assert 'version="lower-threshold"' in rules_version(worker)
     assert len(read_topic(settings, topics.rules_audit, idle_s=1.0)) == 1, "refusals are not audited as changes"
+
+
+def test_a_restarted_worker_audits_the_configuration_it_resumes_with_once(settings, tmp_path):
+    """On start a worker reads the control topic's whole history (the embedded broker never
+    compacts it); it records the one activation that history amounts to, not each step."""
+    topics = Topics(settings.topics.prefix)
+    key = signing_key(settings)
+    producer = Producer(producer_config(settings))
+    for index, threshold in enumerate((40_000, 30_000)):
+        value = document(f"step-{index}", large_amount={**DEFAULT["large_amount"], "amount_threshold": threshold})
+        producer.produce(topics.rules_control, value, b"active", headers=sign(key, topics.rules_control, value))
+        assert producer.flush(15) == 0
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        assert 'version="step-1"' in rules_version(worker)
+        [audit] = read_topic(settings, topics.rules_audit, idle_s=1.5)
+    finally:
+        worker.process.stop()
+    record = orjson.loads(audit.value)
+    assert (record["version"], record["previous_version"]) == ("step-1", DEFAULT["version"])
+    assert record["source"]["offset"] == 1
+    assert {"path": "large_amount.amount_threshold", "old": 50_000.0, "new": 30_000.0} in record["diff"]
