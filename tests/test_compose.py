@@ -554,3 +554,12 @@ def handshake(server_context, client_context, name: str) -> None:
         if all(done.values()):
             return
     raise AssertionError("handshake did not finish")
+
+
+@pytest.mark.parametrize("service", [name for name in SERVICES
+                                     if SERVICES[name].get("entrypoint", [])[:2] == ["/bin/bash", "-euc"]])
+def test_shell_scripts_parse(service):
+    """``bash -n`` on the script as the container runs it (compose turns ``$$`` into ``$``)."""
+    script = command(service)[-1].replace("$$", "$")
+    result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr

@@ -192,3 +192,10 @@ def test_the_audit_diff_names_each_changed_field():
         {"path": "version", "old": "2026-11-21.1", "new": "lower"},
     ]
     assert config_diff(old, old) == []
+
+
+def test_a_worker_does_not_start_with_silencing_rules(tmp_path):
+    from bankguard.stream_agents.rules_control import RulesWatcher
+    config = parse_rules(yaml.safe_dump(all_off(), allow_unicode=True))
+    with pytest.raises(SilentScenarios, match="starting rules: no active rule"):
+        RulesWatcher(Settings(run_dir=tmp_path / "run"), TOPIC, config)
