@@ -160,8 +160,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     except FileNotFoundError:
         raise BankguardError(f"rules signing key not found: {path} (create one with `bankguard rules keygen`)") \
             from None
-    except (OSError, ValueError, TypeError) as exc:
-        raise BankguardError(f"rules signing key {path}: not an unencrypted PEM private key ({exc})") from None
+    except OSError as exc:
+        raise BankguardError(f"cannot read rules signing key {path}: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise BankguardError(f"rules signing key {path}: not an unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise BankguardError(f"rules signing key {path}: not an Ed25519 key")
     return key
@@ -170,8 +172,10 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise BankguardError(f"trusted rules key {path}: not a PEM public key ({exc})") from None
+    except OSError as exc:
+        raise BankguardError(f"cannot read trusted rules key {path}: {exc.strerror}") from None
+    except ValueError:
+        raise BankguardError(f"trusted rules key {path}: not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
         raise BankguardError(f"trusted rules key {path}: not an Ed25519 key")
     return key
