@@ -13,6 +13,7 @@ COPY producers ./producers
 COPY stream_agents ./stream_agents
 COPY models ./models
 COPY dashboards ./dashboards
+COPY backtest ./backtest
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/bankguard --create-home bankguard \
     && cd / && rm -rf /src

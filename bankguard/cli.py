@@ -222,19 +222,32 @@ def statements_scan(
 
 @rules_app.command("check")
 def rules_check(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> None:
-    """Validate a rules configuration and print its version."""
-    from bankguard.rules.config import load_rules
+    """Validate a rules configuration (no scenario left silent by accident) and print its version."""
+    from bankguard.rules.publish import check_rules
 
-    console.print(f"{file}: valid, version {load_rules(file).version}")
+    console.print(f"{file}: valid, version {check_rules(file).version}")
 
 
 @rules_app.command("publish")
 def rules_publish(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> None:
-    """Validate a rules configuration and publish it; running workers switch without a restart."""
+    """Check, sign and publish a rules configuration; running workers switch without a restart."""
     from bankguard.rules.publish import publish_rules
 
-    version = publish_rules(_settings(), file)
-    console.print(f"published rules version {version}")
+    version, key = publish_rules(_settings(), file)
+    console.print(f"published rules version {version}, signed with key {key}")
+
+
+@rules_app.command("keygen")
+def rules_keygen(
+    out: Annotated[Path, typer.Option(help="Directory for NAME.pem (private) and NAME.pub.")] = Path("."),
+    name: Annotated[str, typer.Option(help="Key holder; workers name the signer after the .pub file.")] = "rules-signing",
+) -> None:
+    """Create an Ed25519 key pair for signing rules configurations."""
+    from bankguard.rules.signing import generate_key_pair, key_id, load_public_key
+
+    private, public = generate_key_pair(out, name)
+    console.print(f"key {key_id(load_public_key(public))}: sign with {private} "
+                  f"(BANKGUARD_RULES__SIGNING_KEY), trust {public} (BANKGUARD_RULES__TRUSTED_KEYS)")
 
 
 @app.command()

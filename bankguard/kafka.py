@@ -75,6 +75,7 @@ def bankguard_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(topics.alerts, count),
         TopicSpec(topics.dlq, 1),
         TopicSpec(topics.rules_control, 1, compacted=True),
+        TopicSpec(topics.rules_audit, 1),
         TopicSpec(topics.state_changelog, count, compacted=True),
     ]
     return specs

@@ -87,8 +87,7 @@ def write_yaml(path: Path, document: dict) -> Path:
 
 def prometheus_argv(binary: str, config: Path, data_dir: Path, listen: str) -> list[str]:
     return [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-            f"--web.listen-address={listen}", "--storage.tsdb.retention.time=2d",
-            "--web.enable-lifecycle"]
+            f"--web.listen-address={listen}", "--storage.tsdb.retention.time=2d"]  # no lifecycle API
 
 
 def alertmanager_argv(binary: str, config: Path, data_dir: Path, listen: str) -> list[str]:

@@ -87,6 +87,16 @@ class ModelSettings(BaseModel):
     forecast_interval_s: float = Field(60.0, gt=0, description="Interval the risk forecast closes (a minute).")
 
 
+class RulesSettings(BaseModel):
+    """Who may change the rules (``bankguard.rules.signing``). Neither set: a local key pair in
+    ``<run_dir>/keys``, made on first use, for the embedded stack."""
+
+    signing_key: Path | None = Field(None, description="Ed25519 private key (PEM) `rules publish` signs with.")
+    trusted_keys: Path | None = Field(
+        None, description="Public key (PEM), or a directory of *.pub keys, whose rules workers accept."
+    )
+
+
 class Settings(BaseSettings):
     """Root settings object; build it with :func:`get_settings`."""
 
@@ -100,6 +110,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = ProducerSettings()
     worker: WorkerSettings = WorkerSettings()
     models: ModelSettings = ModelSettings()
+    rules: RulesSettings = RulesSettings()
     run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
     rules_path: Path | None = Field(
         None, description="Rules YAML used until one is published on the control topic (default: built-in)."

@@ -41,6 +41,11 @@ class Topics:
         return f"{self.prefix}.control.rules"
 
     @property
+    def rules_audit(self) -> str:
+        """Every rules configuration a worker activated: version, signer, diff."""
+        return f"{self.prefix}.audit.rules"
+
+    @property
     def worker_group(self) -> str:
         """Consumer group (Faust app id) of the scoring workers."""
         return f"{self.prefix}-worker"

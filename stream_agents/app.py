@@ -25,7 +25,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bankguard import __version__
 from bankguard.settings import KafkaSettings, Settings
 from bankguard.topics import Topics
-from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.stream_agents.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
@@ -34,6 +33,7 @@ from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink, CommitPoint
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
+from bankguard.stream_agents.web import WorkerApp, add_health_page
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     topics = Topics(settings.topics.prefix)
     credentials, _ = faust_credentials(settings.kafka)
     worker = settings.worker
-    app = faust.App(
+    app = WorkerApp(  # serves /metrics and /health only
         topics.worker_group,
         broker=broker_urls(settings.kafka),
         broker_credentials=credentials,
@@ -127,7 +127,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
     commit_point = app.commit_point = CommitPoint(sink, store, changelog)  # run by our transport
     watcher.on_change = metrics.rules_changed
-    watcher.on_reject = lambda raw, reason: _reject_rules(sink, topics, raw, reason, metrics)
+    watcher.on_reject = lambda reason: metrics.rules_rejected.inc()  # the watcher dead-letters it
     metrics.rules_changed(watcher.config)
     models, forecast = load_models(settings, metrics)
     scorer = StreamScorer(store, lambda: watcher.config, models)
@@ -183,6 +183,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         return aiohttp.web.Response(body=generate_latest(metrics.registry),
                                     headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    add_health_page(app)
     return app
 
 
@@ -205,10 +206,3 @@ def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage 
     metrics.registry.register(ArenaCollector(root))
     forecast = ForecastStage(Forecaster(root), metrics, settings.models.forecast_interval_s)
     return stage, forecast
-
-
-def _reject_rules(sink: BatchSink, topics: Topics, raw: bytes, reason: str, metrics: WorkerMetrics) -> None:
-    letter = DeadLetter("rules_config_invalid", reason, topics.rules_control, 0, -1, None)
-    sink.send(topics.dlq, b"rules", raw, headers=letter.headers())
-    sink.flush()
-    metrics.rules_rejected.inc()

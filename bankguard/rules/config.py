@@ -61,6 +61,7 @@ class RulesConfig(_Strict):
     keywords: KeywordConfig = KeywordConfig()
     context: dict[str, dict[str, float | int | bool | str | list[str]]] = Field(default_factory=dict)
     disabled_rules: tuple[str, ...] = ()
+    allow_silent_scenarios: tuple[str, ...] = ()  # signed consent to no active rule (bankguard.rules.coverage)
 
     @field_validator("large_amount")
     @classmethod

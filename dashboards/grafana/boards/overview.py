@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
+from ..annotations import rules_changes
 from ..panels import (HIGH_RISK_THRESHOLD, LATENCY_SLO_S, RATE, SCENARIO, graph, new_dashboard,
                       query, row, scenario_variable, single_stat, value_timeline)
 
@@ -29,6 +30,7 @@ def dashboard() -> Dashboard:
         new_dashboard(UID, "bankguard / Overview",
                       "Throughput, alerts, high-risk ratio and latency across the selected scenarios.")
         .with_variable(scenario_variable())
+        .annotation(rules_changes())
         .with_row(row("Now"))
         .with_panel(single_stat("Events/s", query(
             f"sum(rate(bankguard_events_total{{{SCENARIO}}}[{RATE}]))"), unit="cps"))

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.models.common import BigValueTextMode
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from ..annotations import rules_changes
 from ..panels import (RATE, SCENARIO, graph, new_dashboard, organize, query, row, scenario_variable,
                       single_stat, table_panel)
 
@@ -24,6 +25,7 @@ def dashboard() -> Dashboard:
         new_dashboard(UID, "bankguard / Rules",
                       "Rule hits by rule and severity, the active rules configuration, rejected updates.")
         .with_variable(scenario_variable())
+        .annotation(rules_changes())
         .with_row(row("Configuration"))
         .with_panel(single_stat("Workers per active rules version", query(
             "count by (version) (bankguard_rules_config_info)", "{{version}}", instant=True),
@@ -32,7 +34,8 @@ def dashboard() -> Dashboard:
         .with_panel(single_stat("Rejected config updates (range)", query(
             "sum(increase(bankguard_rules_config_rejected_total[$__range]))"),
             steps=((None, "green"), (1, "red")), width=12,
-            description="Updates on the control topic that failed validation; workers keep the previous version."))
+            description="Updates on the control topic that were refused (unsigned, wrongly signed, invalid, "
+                        "silencing a scenario, stale): dead-lettered; workers keep the previous version."))
         .with_row(row("Hits"))
         .with_panel(graph("Hits by rule", [query(
             f"sum by (detector) (rate({_RULE_ALERTS}[{RATE}]))", "{{detector}}")],
