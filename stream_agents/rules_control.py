@@ -15,10 +15,11 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any, cast
 from datetime import datetime
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from bankguard.errors import BankguardError
 from bankguard.kafka import client_config, producer_config
@@ -154,8 +155,12 @@ class RulesWatcher:
         """Nothing about the rules is lost quietly: retry through a broker outage, saying so."""
         while True:
             failures: list[str] = []
-            self._producer.produce(topic, value, key, headers=headers,
-                                   on_delivery=lambda err, msg: failures.append(str(err)) if err else None)
+
+            def delivered(err: KafkaError | None, _msg: Message, failures: list[str] = failures) -> None:
+                if err is not None:
+                    failures.append(str(err))
+
+            self._producer.produce(topic, value, key, headers=cast(Any, headers), on_delivery=delivered)
             if not self._producer.flush(AUDIT_RETRY_S) and not failures:
                 return
             if self._stop.is_set():
@@ -178,8 +183,9 @@ class RulesWatcher:
                 value = message.value()
                 if value is not None:
                     _, timestamp = message.timestamp()
-                    self.apply(value, dict(message.headers() or []), partition=message.partition(),
-                               offset=message.offset(), timestamp_ms=timestamp if timestamp > 0 else None)
+                    headers = dict(cast(list[tuple[str, bytes]], message.headers() or []))  # a list, from a consumer
+                    self.apply(value, headers, partition=cast(int, message.partition()),
+                               offset=cast(int, message.offset()), timestamp_ms=timestamp if timestamp > 0 else None)
                 if self._catching_up and next_offset(message) >= high:
                     self._caught_up_now()
         except KafkaException as exc:

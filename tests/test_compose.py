@@ -363,7 +363,7 @@ def test_the_broker_speaks_scram_over_tls_only():
     found = listeners()
     props = broker_properties()
     assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
-    for name, (host, port, protocol) in found.items():
+    for name, (host, _port, protocol) in found.items():
         if name == props["controller.listener.names"]:
             # KRaft controllers cannot use SCRAM: mutual TLS, on the container's loopback.
             assert (host, protocol) == ("localhost", "SSL")

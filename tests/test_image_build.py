@@ -71,8 +71,8 @@ def test_the_package_builds_and_runs_from_exactly_what_the_dockerfile_copies(tmp
     assert installed.returncode == 0, installed.stderr[-2000:]
     # The dependencies come from this environment; bankguard itself only from the wheel.
     env = os.environ | {"PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-c", "import bankguard.cli, bankguard.rules.signing as s; "
-                            "print(s.__file__)"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    where = subprocess.run([sys.executable, "-c", ("import bankguard.cli, bankguard.rules.signing as s; "
+                             "print(s.__file__)")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert where.returncode == 0, where.stderr[-2000:]
     assert Path(where.stdout.strip()).is_relative_to(site)
     helped = subprocess.run([sys.executable, "-m", "bankguard", "--help"], env=env, cwd=tmp_path,

@@ -155,7 +155,8 @@ def test_rules_update_changes_decisions_without_restart_and_bad_ones_are_rejecte
     producer = Producer(producer_config(settings))
     from bankguard.rules.signing import sign, signing_key
     control = Topics(settings.topics.prefix).rules_control  # signed: it reaches validation
-    producer.produce(control, bad.read_bytes(), b"active", headers=sign(signing_key(settings), control, bad.read_bytes()))
+    raw = bad.read_bytes()
+    producer.produce(control, raw, b"active", headers=sign(signing_key(settings), control, raw))
     producer.flush(10)
     [letter] = read_topic(settings, Topics(settings.topics.prefix).dlq, expected=1)
     rejected = DeadLetter.from_headers(letter.headers)

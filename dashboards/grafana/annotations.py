@@ -6,6 +6,7 @@ tags drawn from series labels, the step), so :class:`PrometheusAnnotation` adds 
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models import dashboard as model
 
 from .panels import DATASOURCE
@@ -18,7 +19,7 @@ RULES_CHANGES = ("count by (version) (bankguard_rules_config_info)"
                  " unless count by (version) (bankguard_rules_config_info offset 2m)")
 
 
-class PrometheusAnnotation(model.AnnotationQuery):
+class PrometheusAnnotation(model.AnnotationQuery, Builder[model.AnnotationQuery]):
     """An annotation query whose markers take their title and tags from series labels."""
 
     def __init__(self, name: str, expr: str, *, title: str, text: str, tag_keys: tuple[str, ...],
