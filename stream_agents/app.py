@@ -13,7 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import aiohttp.web
 import numpy as np
@@ -132,8 +132,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     models, forecast = load_models(settings, metrics)
     scorer = StreamScorer(store, lambda: watcher.config, models)
 
-    @app.on_partitions_revoked.connect
-    async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as (sender, *args)
+    async def forget_state(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
         await commit_point()  # nothing scored is lost with the cache
         store.forget()  # the table is the truth after a rebalance
         metrics.partitions_revoked()
@@ -141,22 +141,22 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     async def handle(batch: Sequence[EventT]) -> None:
         incoming = [
             Incoming(scenario_of[e.message.topic], e.message.topic, e.message.partition, e.message.offset,
-                     e.message.key, e.message.value,
+                     e.message.key, e.message.value or b"",  # a tombstone is malformed input
                      int(e.message.timestamp * 1000) if e.message.timestamp else None)
             for e in batch
         ]
         scored = scorer.score(incoming)
-        for key, value, letter, scenario in scored.dead_letters:
-            sink.send(topics.dlq, key, value, headers=letter.headers())
-            metrics.rejected.labels(scenario, letter.reason).inc()
-        for key, value, _scenario, _detector, _severity in scored.alerts:
-            sink.send(topics.alerts, key, value)
+        for rejected in scored.dead_letters:
+            sink.send(topics.dlq, rejected.key, rejected.value, headers=rejected.letter.headers())
+            metrics.rejected.labels(rejected.scenario, rejected.letter.reason).inc()
+        for alert in scored.alerts:
+            sink.send(topics.alerts, alert.key, alert.value)
         sink.poll()
         done = time.time()
         for scenario, count in scored.valid.items():
             metrics.events.labels(scenario).inc(count)
-        for _, _, scenario, detector, severity in scored.alerts:
-            metrics.alerts.labels(scenario, detector, severity).inc()
+        for alert in scored.alerts:
+            metrics.alerts.labels(alert.scenario, alert.detector, alert.severity).inc()
         for scenario, times_ms in scored.event_times_ms.items():
             metrics.latency.observe(np.maximum(0.0, done - np.asarray(times_ms) / 1000), scenario)
         metrics.batch_size.observe(len(batch))
@@ -172,10 +172,11 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     @app.agent(source, name="score")
     async def score(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        # take_events is on faust's Stream class, not on the StreamT interface
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             await handle(batch)
 
-    @app.page("/metrics")
+    @app.page("/metrics")  # type: ignore[arg-type]  # faust types a page as a View method
     async def metrics_page(web: faust.web.Web, request: faust.web.Request) -> aiohttp.web.Response:
         # A plain aiohttp response: Faust's helper cannot carry the exposition
         # format's full content type (version and charset).

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
 
 from bankguard.alerts import Finding, alert_record
 from bankguard.events import InvalidEvent, epoch_ms, parse_event
+from bankguard.features.spec import Feature
 from bankguard.rules import Batch, evaluate, features_for
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.stream_agents.dead_letters import DeadLetter
@@ -43,13 +44,40 @@ class Incoming:
     timestamp_ms: int | None
 
 
+class AlertOut(NamedTuple):
+    """An alert record to send, with the labels its metric is counted under."""
+
+    key: bytes
+    value: bytes
+    scenario: str
+    detector: str
+    severity: str
+
+
+class Rejected(NamedTuple):
+    """A message refused before scoring: its original bytes and why."""
+
+    key: bytes | None
+    value: bytes
+    letter: DeadLetter
+    scenario: str
+
+
+class Row(NamedTuple):
+    """A valid event of one scenario, with the input position its state remembers."""
+
+    event: dict[str, Any]
+    partition: int
+    offset: int
+
+
 @dataclass
 class Scored:
     """What a batch produced, for the agent to send and count (its state changes wait in the
     :class:`StateStore` for the next commit point)."""
 
-    alerts: list[tuple[bytes, bytes, str, str, str]] = field(default_factory=list)  # key, value, scenario, detector, severity
-    dead_letters: list[tuple[bytes | None, bytes, DeadLetter, str]] = field(default_factory=list)  # + scenario
+    alerts: list[AlertOut] = field(default_factory=list)
+    dead_letters: list[Rejected] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
     event_times_ms: dict[str, list[int]] = field(default_factory=dict)  # per scenario
     high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
@@ -62,29 +90,30 @@ class StreamScorer:
         self.state = state
         self.rules = rules
         self.models = models
-        self._feature_cache: dict[str, tuple[RulesConfig, tuple]] = {}
+        self._feature_cache: dict[str, tuple[RulesConfig, tuple[Feature, ...]]] = {}
 
     def score(self, messages: list[Incoming]) -> Scored:
         config = self.rules()
         out = Scored()
-        grouped: dict[str, list[tuple[dict, int]]] = defaultdict(list)
+        grouped: dict[str, list[Row]] = defaultdict(list)
         for message in messages:
             try:
                 parsed = parse_event(message.scenario, message.value)
             except InvalidEvent as error:
                 letter = DeadLetter(error.reason, error.detail, message.topic, message.partition,
                                     message.offset, message.timestamp_ms)
-                out.dead_letters.append((message.key, message.value, letter, message.scenario))
+                out.dead_letters.append(Rejected(message.key, message.value, letter, message.scenario))
                 continue
             event = orjson.loads(message.value)
             event["t_ms"] = epoch_ms(parsed.event_time)
-            grouped[message.scenario].append((event, message.partition, message.offset))
+            grouped[message.scenario].append(Row(event, message.partition, message.offset))
         for scenario, rows in grouped.items():
             self._score_scenario(scenario, rows, config, out)
         self.state.end_batch()
         return out
 
-    def _features(self, scenario: str, config: RulesConfig, model_features: tuple) -> tuple:
+    def _features(self, scenario: str, config: RulesConfig,
+                  model_features: tuple[Feature, ...]) -> tuple[Feature, ...]:
         """The rules' and models' features of a scenario, rebuilt only when the config changes
         (a stable tuple lets the feature engine reuse its evaluation plan)."""
         cached = self._feature_cache.get(scenario)
@@ -92,13 +121,14 @@ class StreamScorer:
             cached = self._feature_cache[scenario] = (config, features_for(scenario, config, model_features))
         return cached[1]
 
-    def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,
-                        out: Scored) -> None:
-        model_features = self.models.features(scenario) if self.models else ()
-        with_sequences = self.models is not None and self.models.reads_sequences(scenario)
+    def _score_scenario(self, scenario: str, rows: list[Row], config: RulesConfig, out: Scored) -> None:
+        models = self.models
+        model_features = models.features(scenario) if models else ()
+        with_sequences = models is not None and models.reads_sequences(scenario)
         features = self._features(scenario, config, model_features)
         values: list[list[float]] = []  # per event, in the order of ``features``
-        events, sequences = [], []
+        events: list[dict[str, Any]] = []
+        sequences: list[Any] = []
         out.event_times_ms[scenario] = [event["t_ms"] for event, _, _ in rows]
         for event, partition, offset in rows:
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
@@ -107,8 +137,8 @@ class StreamScorer:
             state.offset = offset
             values.append(state.observe_row(features, event, event["t_ms"]))
             events.append(event)
-            if with_sequences:
-                sequences.append(self.models.sequence(state, event))
+            if models is not None and with_sequences:
+                sequences.append(models.sequence(state, event))
         out.valid[scenario] = len(rows)
         by_feature = np.array(values, dtype=np.float64).reshape(len(events), len(features)).T.copy()
         arrays = {feature.name: column for feature, column in zip(features, by_feature, strict=True)}
@@ -116,8 +146,8 @@ class StreamScorer:
         hits = evaluate(batch, config)
         high = np.zeros(len(events), dtype=bool)
         high[[hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]]] = True
-        if model_features and events:
-            model_alerts, flagged = self.models.score(scenario, events, arrays, sequences)
+        if models is not None and model_features and events:
+            model_alerts, flagged = models.score(scenario, events, arrays, sequences)
             high |= flagged
             for alert in model_alerts:
                 self._emit(out, scenario, events[alert.row], alert, config.version)
@@ -126,7 +156,7 @@ class StreamScorer:
             self._emit(out, scenario, events[hit.row], hit, config.version)
 
     @staticmethod
-    def _emit(out: Scored, scenario: str, event: dict, finding: Finding, config_version: str) -> None:
+    def _emit(out: Scored, scenario: str, event: dict[str, Any], finding: Finding, config_version: str) -> None:
         record = alert_record(scenario=scenario, event=event, finding=finding, config_version=config_version)
-        out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, finding.detector.id,
-                           finding.severity))
+        out.alerts.append(AlertOut(event["entity_id"].encode(), orjson.dumps(record), scenario,
+                                   finding.detector.id, finding.severity))

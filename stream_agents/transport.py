@@ -34,7 +34,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka reads this attribute when it builds its fetcher at start().
-        consumer._fetch_max_wait_ms = getattr(
+        consumer._fetch_max_wait_ms = getattr(  # noqa: SLF001 - aiokafka 0.12 has no public setter after init
             self.app, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS
         )
         return consumer
@@ -58,13 +58,13 @@ class Consumer(faust_aiokafka.Consumer):
         ``wait_first`` creates four tasks per message, which capped a worker at about 5,000
         events/s; the semantics under back-pressure and rebalancing are unchanged."""
         callback, getmany = self.callback, self.getmany
-        consumer_should_stop = cast(Service, self)._stopped.is_set
-        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        consumer_should_stop = cast(Service, self)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
         get_read_offset, set_read_offset = self._read_offset.__getitem__, self._read_offset.__setitem__
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         flow_is_active = self.app.flow_control.is_active
-        channels_of = cast(Any, self.app.topics)._topic_name_index.get
+        channels_of = cast(Any, self.app.topics)._topic_name_index.get  # noqa: SLF001 - the conductor's index
         handed = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -108,7 +108,8 @@ class Consumer(faust_aiokafka.Consumer):
         Faust's pressure-drop level (or the flow stops), so the next messages take the fast path
         instead of each waiting for one freed slot."""
         flow_is_active = self.app.flow_control.is_active
-        while flow_is_active() and any(c.queue.qsize() > c.queue.pressure_drop_size for c in channels):
+        # Faust's queues signal no "drained" event to wait on, so this polls.
+        while flow_is_active() and any(c.queue.qsize() > c.queue.pressure_drop_size for c in channels):  # noqa: ASYNC110
             await asyncio.sleep(DRAIN_POLL_S)
 
 

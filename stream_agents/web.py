@@ -11,6 +11,8 @@ from __future__ import annotations
 import faust
 from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
+from bankguard.stream_agents.transport import DEFAULT_FETCH_MAX_WAIT_MS, CommitPoint
+
 
 class MetricsOnlyWeb(AiohttpWeb):
     """Faust's aiohttp web server without any of Faust's built-in views."""
@@ -22,7 +24,11 @@ class MetricsOnlyWeb(AiohttpWeb):
 
 
 class WorkerApp(faust.App):
-    """A Faust app whose web server carries only the pages the worker registers."""
+    """A Faust app whose web server carries only the pages the worker registers, and the
+    settings the ``bankguard://`` transport reads from its app."""
+
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS
+    commit_point: CommitPoint | None = None
 
     def _new_web(self) -> MetricsOnlyWeb:
         return MetricsOnlyWeb(self)
