@@ -1,0 +1,66 @@
+"""Checks of option values that Typer's types let through: infinities and NaN, unknown time
+zones and encodings, malformed currencies, output paths that cannot be written.
+
+Each is a Typer ``callback``: a bad value is a usage error naming the option (exit 2),
+raised before any work starts or any file is touched.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import re
+from pathlib import Path
+
+import typer
+
+from bankguard.errors import BankguardError, UsageMistake
+from bankguard.output_files import check_output_file
+from bankguard.time_zones import check_time_zone
+
+CURRENCY = re.compile(r"[A-Z]{3}")
+AUTO_ENCODING = "auto"
+
+
+def finite(value: float | None) -> float | None:
+    """A float option that must be a finite number (``inf`` and ``nan`` parse as floats)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def time_zone(value: str | None) -> str | None:
+    """An IANA time zone name such as ``Asia/Shanghai`` or ``UTC``."""
+    if value is not None:
+        try:
+            check_time_zone(value)
+        except UsageMistake as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def currency(value: str) -> str:
+    """An ISO 4217 code: three capital letters, as the event schema requires."""
+    if not CURRENCY.fullmatch(value):
+        raise typer.BadParameter(f"{value!r} is not an ISO 4217 currency code (three capital letters, e.g. CNY)")
+    return value
+
+
+def encoding(value: str) -> str:
+    """``auto`` or a codec Python knows (``utf-8``, ``gb18030``, ``gbk``, ``big5`` ...)."""
+    if value.lower() != AUTO_ENCODING:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise typer.BadParameter(f"unknown encoding {value!r}") from None
+    return value
+
+
+def output_file(value: Path | None) -> Path | None:
+    """A file to write: its directory must exist and be writable (none is created)."""
+    if value is not None:
+        try:
+            check_output_file(value)
+        except BankguardError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
