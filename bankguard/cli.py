@@ -148,9 +148,10 @@ def produce(
     if seed is None:
         seed = int.from_bytes(os.urandom(3), "big")
     settings = _settings(producer__entities_per_scenario=entities)
+    from bankguard.time_zones import check_time_range
     from bankguard.topic_range import iso_ms, parse_time
 
-    start_ms = None if start is None else parse_time(start, "--start")
+    start_ms = None if start is None else check_time_range(parse_time(start, "--start"), f"--start {start!r}")
     speed = speed if speed is not None else (0.0 if out is not None else 1.0)
     publisher = ScenarioPublisher(settings, keys, rate=rate, seed=seed, speed=speed, start_ms=start_ms, out=out)
     if metrics_port is not None:
@@ -244,7 +245,7 @@ def rules_publish(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> 
 
 @rules_app.command("keygen")
 def rules_keygen(
-    out: Annotated[Path, typer.Option(help="Directory for NAME.pem (private) and NAME.pub.")] = Path("."),
+    out: Annotated[Path, typer.Option(help="Directory for NAME.pem (private) and NAME.pub.", callback=cli_options.output_dir)] = Path("."),
     name: Annotated[str, typer.Option(help="Key holder; workers name the signer after the .pub file.")] = "rules-signing",
 ) -> None:
     """Create an Ed25519 key pair for signing rules configurations."""
@@ -258,7 +259,7 @@ def rules_keygen(
 @app.command()
 def worker(
     web_port: Annotated[int | None, typer.Option(help="Web/metrics port (one per worker).", min=1, max=65535)] = None,
-    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+    loglevel: Annotated[str, typer.Option(help="Faust log level.", callback=cli_options.log_level)] = "warning",
 ) -> None:
     """Run a Faust scoring worker (serves /metrics on its web port)."""
     from bankguard.stream_agents.worker import run_worker
@@ -286,7 +287,7 @@ def up(
 
 @schemas_app.command("export")
 def schemas_export(
-    directory: Annotated[Path, typer.Argument(help="Where to write <scenario>.v1.json.", file_okay=False)] = Path(__file__).parent / "schemas",
+    directory: Annotated[Path, typer.Argument(help="Where to write <scenario>.v1.json.", file_okay=False, callback=cli_options.output_dir)] = Path(__file__).parent / "schemas",
 ) -> None:
     """Write the JSON Schema of every scenario event (the committed contract)."""
     from bankguard.schema_files import write_schemas

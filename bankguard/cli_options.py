@@ -56,6 +56,27 @@ def encoding(value: str) -> str:
     return value
 
 
+def output_dir(value: Path | None) -> Path | None:
+    """A directory to write into: it may be created, but only inside one that exists."""
+    if value is not None:
+        parent = value.parent if str(value.parent) else Path(".")
+        if value.exists() and not value.is_dir():
+            raise typer.BadParameter(f"{value} is a file, not a directory")
+        if not value.exists() and not parent.is_dir():
+            raise typer.BadParameter(f"cannot create {value}: directory {parent} does not exist")
+    return value
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def log_level(value: str) -> str:
+    """A logging level name (any case)."""
+    if value.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return value.lower()
+
+
 def output_file(value: Path | None) -> Path | None:
     """A file to write: its directory must exist and be writable (none is created)."""
     if value is not None:

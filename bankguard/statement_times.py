@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bankguard.time_zones import check_time_zone
+from bankguard.time_zones import EARLIEST_MS, LATEST_MS, RANGE_TEXT, check_time_zone
 
-EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
-LATEST = pd.Timestamp("2200-01-01", tz="UTC")  # exclusive
-RANGE_TEXT = "1900-01-01 to 2199-12-31"
+EARLIEST = pd.Timestamp(EARLIEST_MS, unit="ms", tz="UTC")
+LATEST = pd.Timestamp(LATEST_MS, unit="ms", tz="UTC")
 _WITH_OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
