@@ -38,7 +38,8 @@ GOOD_STATEMENT = ("txId,datetime,txAmount,txDirection,txSummary,txCounterparty\n
 FILES = {
     "s.csv": GOOD_STATEMENT.encode(),
     "gbk.csv": GOOD_STATEMENT.encode("gbk"),
-    "latin1.csv": "txId,datetime,txAmount,txDirection,txSummary,txCounterparty\nT1,2026-03-01,1,in,café,x\n".encode("latin-1"),
+    "latin1.csv": ("txId,datetime,txAmount,txDirection,txSummary,txCounterparty\n"
+                   "T1,2026-03-01,1,in,café,x\n").encode("latin-1"),
     "other.csv": b"a,b\n1,2\n",
     "empty.csv": b"",
     "bad.yaml": b"x: [\n",
@@ -69,7 +70,8 @@ CASES = {
     "out is a directory": (["produce", "--count", "5", "--out", "."], {}, "--out"),
     "report in a missing directory": (["produce", "--count", "5", "--out", "x.parquet", "--report", "no/dir/r.json"],
                                       {}, "--report"),
-    "report under a file": (["produce", "--count", "5", "--out", "x.jsonl", "--report", "afile/r.json"], {}, "--report"),
+    "report under a file": (["produce", "--count", "5", "--out", "x.jsonl", "--report", "afile/r.json"],
+                            {}, "--report"),
     "settings group not JSON": (["topics"], {"BANKGUARD_KAFKA": "{not json"}, "BANKGUARD_KAFKA"),
     "setting not a number": (["topics"], {"BANKGUARD_TOPICS__PARTITIONS": "zero"}, "topics.partitions"),
     "setting not a choice": (["topics"], {"BANKGUARD_KAFKA__SECURITY_PROTOCOL": "TLS"}, "security_protocol"),
