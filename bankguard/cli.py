@@ -89,7 +89,7 @@ def _stop_flag() -> threading.Event:
 
 @app.command()
 def broker(
-    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.", callback=cli_options.listen_host)] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.", min=1, max=65535)] = None,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) and create the topics."""

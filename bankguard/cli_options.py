@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
+import socket
 from pathlib import Path
 
 import typer
@@ -64,6 +65,16 @@ def output_dir(value: Path | None) -> Path | None:
             raise typer.BadParameter(f"{value} is a file, not a directory")
         if not value.exists() and not parent.is_dir():
             raise typer.BadParameter(f"cannot create {value}: directory {parent} does not exist")
+    return value
+
+
+def listen_host(value: str | None) -> str | None:
+    """An address or host name this machine can resolve (else the bind fails as a 'busy port')."""
+    if value is not None:
+        try:
+            socket.getaddrinfo(value, None)
+        except (socket.gaierror, UnicodeError):
+            raise typer.BadParameter(f"{value!r} is not an address or a host name that resolves") from None
     return value
 
 

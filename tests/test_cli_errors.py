@@ -110,6 +110,7 @@ CASES = {
     "replay speed inf": ([*REPLAY, "--speed", "inf"], {}, "--speed"),
     "replay checkpoint in a missing directory": ([*REPLAY, "--checkpoint", "no/dir/c.json"], {}, "--checkpoint"),
     "worker unknown log level": (["worker", "--loglevel", "nonsense"], {}, "--loglevel"),
+    "broker on an address that does not exist": (["broker", "--host", "999.1.1.1"], {}, "--host"),
 }
 
 
