@@ -145,7 +145,11 @@ def _parse_csv(path: Path, data: bytes) -> pd.DataFrame:
 
 def _drop_duplicate_ids(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[RejectedRow]]:
     """Later rows repeating an account's txId are rejected: one transaction, one event id."""
-    dup = (rows.duplicated(["account", "tx_id"], keep="first") & (rows["tx_id"] != "")).to_numpy()
+    repeated = (rows["tx_id"].duplicated(keep=False) & (rows["tx_id"] != "")).to_numpy()
+    if not repeated.any():  # the usual case, decided on one column
+        return rows, []
+    dup = np.zeros(len(rows), dtype=bool)
+    dup[repeated] = rows[repeated].duplicated(["account", "tx_id"], keep="first").to_numpy()
     if not dup.any():
         return rows, []
     first = rows[~dup].set_index(["account", "tx_id"])["line"]
