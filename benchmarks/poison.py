@@ -226,7 +226,7 @@ def run(settings: Settings, good: list[Good], corpus: list[Poison], seed: int, l
             rejected = int(sum(scrape_totals(url, "bankguard_events_rejected", "reason").values()))
             done = committed(settings, list(inputs))
             if scored >= len(good) and rejected >= len(corpus) and all(
-                    done[tp] >= end for tp, end in inputs.items()):
+                    done[tp] >= end for tp, end in inputs.items() if end):
                 break
             time.sleep(1.0)
         restarts = worker_restarts(worker)
@@ -240,7 +240,7 @@ def run(settings: Settings, good: list[Good], corpus: list[Poison], seed: int, l
         "dlq_records": len(letters),
         "dlq_by_reason": dict(Counter(DeadLetter.from_headers(headers).reason for _, headers in letters)),
         "dlq_truncated": sum(1 for _, headers in letters if headers.get("bankguard.dlq.truncated") == b"true"),
-        "commits_reached_end": all(done[tp] >= end for tp, end in inputs.items()),
+        "commits_reached_end": all(done[tp] >= end for tp, end in inputs.items() if end),
         "worker_restarts": restarts, "alert_ids": alerts,
     }
 

@@ -86,7 +86,8 @@ class BatchSink:
             size = len(value) + len(key or b"")
             headers = (headers or {}) | DeadLetter("oversized", f"a {size:,}-byte record for {topic}", topic,
                                                    -1 if partition is None else partition, -1, None).headers()
-        self.send(self.dlq, *truncated_copy(key, value, headers))
+        key, value, headers = truncated_copy(key, value, headers)
+        self.send(self.dlq, key, value, headers=headers)
 
     def poll(self) -> None:
         """Serve delivery reports without waiting (a failure surfaces at the next flush)."""
