@@ -28,7 +28,7 @@ from bankguard.scenarios import SCENARIOS
 
 MIN_EVENTS = 50
 MAX_LIFT = 10.0
-DAYS, EVENTS_PER_DAY, ENTITIES = 7, 10_000, 400
+DAYS, EVENTS_PER_DAY, ENTITIES = 7, 6_000, 400
 ENVELOPE = {"schema_version", "event_id", "scenario", "entity_id", "event_time"}
 FEW_INTEGERS = 40  # an integer field with at most this many values is a category
 VOCABULARY = 64  # a string field with more values is an identifier
