@@ -10,8 +10,9 @@ from it than a mild prior.
 
 A string field with more than ``VOCABULARY`` values is an identifier (a device, an
 address, a counterparty): its values are context, which the patterns are meant to
-differ in, so only its *shape* is checked (each run of digits as ``9``), which catches an
-id scheme that only fraud uses ("X-0012345" beside the customers' "D-0012345").
+differ in, so only the *shape* of numbered ids is checked (each run of digits as ``9``),
+which catches an id scheme that only fraud uses ("X-0012345" beside the customers'
+"D-0012345"). Names (companies, bank codes) are identifiers with no scheme to compare.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def categories(rows: list[tuple[dict[str, Any], bool]]) -> dict[str, list[Any]]:
         elif str in types and len(values[name]) <= VOCABULARY:
             out[name] = column
         elif str in types:
-            out[f"{name}:shape"] = [DIGITS.sub("9", v) if isinstance(v, str) else v for v in column]
+            out[f"{name}:shape"] = [DIGITS.sub("9", v) if isinstance(v, str) and DIGITS.search(v) else None
+                                    for v in column]
     return out
 
 
@@ -78,6 +80,8 @@ def giveaways(rows: list[tuple[dict[str, Any], bool]]) -> list[str]:
         seen: Counter[Any] = Counter(column)
         fraud: Counter[Any] = Counter(value for value, label in zip(column, labels, strict=True) if label)
         for value, count in seen.items():
+            if value is None and name.endswith(":shape"):
+                continue  # names without a number scheme: nothing to compare
             share = fraud[value] / count
             if count >= MIN_EVENTS and share > MAX_LIFT * base:
                 found.append(f"{name}={value!r}: {fraud[value]}/{count} risk ({share:.1%}, base {base:.2%})")

@@ -86,7 +86,7 @@ class AmlKycGenerator(ScenarioGenerator):
         self.salary = rng.lognormal(np.log(8_000.0), 0.55, n) * np.where(self.pep, 3.0, 1.0)
         self.payday = rng.choice(PAYDAYS, n, p=PAYDAY_WEIGHTS)
         self.paid = np.full(n, -1, dtype=np.int64)  # month (since 1970) of the last salary
-        self.abroad = np.where(self.pep, 0.05, rng.choice([0.0, 0.015], n, p=[0.7, 0.3]))
+        self.abroad = np.where(self.pep, 0.05, rng.choice([0.0, 0.02], n, p=[0.6, 0.4]))
         self.companies, self.foreign = _split(self.pools.companies)
         self.employer = rng.integers(0, len(self.companies), n)
         self.cp_pools = {"company": self.companies, "person": _split(self.pools.names)[0]} | {

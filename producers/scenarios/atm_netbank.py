@@ -179,7 +179,7 @@ class AtmNetbankGenerator(ScenarioGenerator):
                "device_type": "mobile" if slot != DESKTOP else "desktop",
                "device_id": str(self.device_ids[entity, slot]),
                "ip_address": self.pools.ipv4[int(self.ip_index[entity])], "country": str(self.home[entity])}
-        tries = int(rng.integers(3, 10))
+        tries = int(rng.integers(3, 13))
         locked = rng.random() < 0.2
         events, offset = [], 0
         for attempt in range(1, tries + 1):
@@ -195,6 +195,6 @@ class AtmNetbankGenerator(ScenarioGenerator):
                     "failed logins from a new device, a success, then a transfer to a new payee"),
             Pattern("atm_cash_out", 0.0012, self._atm_cash_out,
                     "withdrawals near the daily cap at ATMs in several cities within an hour"),
-            Pattern("forgotten_password", 0.01, self._forgotten_password,
+            Pattern("forgotten_password", 0.012, self._forgotten_password,
                     "a customer's own retries on a known device: legitimate", benign=True, order_only=False),
         ]
