@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from bankguard.models.arena import load_report
+from bankguard.models.counterparty import CounterpartyRiskConfig
 from bankguard.models.dataset import QUICK, build_dataset, data_hash, frame_of, generate_records
 from bankguard.models.own_fields import own_fields
 from bankguard.models.registry import MANIFEST, SHIPPED
@@ -56,12 +57,14 @@ def test_the_champion_reads_context_the_no_context_baseline_cannot():
 
 
 def test_counterparty_rate_is_served_as_the_stream_serves_it():
-    small = replace(PROFILES["smoke"].data, days=9, events_per_day=400, n_entities=60, warmup_days=1,
-                    val_days=2, gap_days=1, test_days=2)
-    served = build_dataset("credit_card", small)
+    # wealth_product: a few hundred advisors as counterparties, so rates build up quickly
+    small = replace(PROFILES["smoke"].data, days=9, events_per_day=600, n_entities=200, warmup_days=1,
+                    val_days=2, gap_days=1, test_days=2,
+                    counterparty=CounterpartyRiskConfig(delay_days=1, window_days=7))
+    served = build_dataset("wealth_product", small)
     column = served.columns.index("cp_fraud_rate")
     assert not served.frame["cp_fraud_rate"].any() and not served.X[:, column].any()
-    fed = build_dataset("credit_card", replace(small, counterparty_outcomes=True))
+    fed = build_dataset("wealth_product", replace(small, counterparty_outcomes=True))
     assert fed.frame["cp_fraud_rate"].max() > 0 and fed.X[:, column].max() > 0
 
 
