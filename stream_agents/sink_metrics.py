@@ -53,7 +53,7 @@ class SinkWatch(Collector):
             self._progress_at, self._acknowledged, self._logged = now, acknowledged, False
         elif not self._logged and now - self._progress_at >= self.log_after_s:
             log.warning("sink stalled: %d record(s) unacknowledged for %.0f s; waiting for the broker "
-                        "(no new batches, no offset commits until it answers)",
+                        "(offsets are not committed until it answers; batches pause once the sink is full)",
                         self.sink.pending, now - self._progress_at)
             self._logged = True
 
