@@ -13,7 +13,7 @@ import pytest
 from bankguard.broker import free_port
 from bankguard.events import parse_event
 from bankguard.producers.metrics import PublisherCollector
-from bankguard.producers.publisher import ScenarioPublisher
+from bankguard.producers.publisher import PublishReport, ScenarioCounts, ScenarioPublisher
 from bankguard.scenarios import SCENARIOS
 from bankguard.topics import Topics
 from kafka_helpers import read_topic
@@ -85,3 +85,17 @@ def test_produce_refuses_topics_that_do_not_exist_instead_of_creating_them(setti
     assert result.stderr.splitlines() == [
         (f"bankguard: topic(s) missing on {settings.kafka.bootstrap_servers}: nosuchprefix.truth, "
         "nosuchprefix.tx.credit_card; create them with 'bankguard topics'")], result.stderr
+
+
+def test_the_report_says_in_one_line_what_the_broker_did_not_acknowledge():
+    report = PublishReport(1, {"credit_card": ScenarioCounts(sent=10, produced=6, failed=1),
+                               "aml_kyc": ScenarioCounts(sent=5, produced=5)})
+    report.errors["_MSG_TIMED_OUT"] += 1
+    assert (report.sent, report.produced, report.failed, report.unacknowledged) == (15, 11, 1, 3)
+    assert report.delivery_problem() == ("4 of 15 events not acknowledged by the broker "
+                                         "(1 failed, 3 unacknowledged at exit; _MSG_TIMED_OUT x1)")
+    summary = report.as_dict()
+    assert (summary["sent"], summary["acknowledged"], summary["failed"], summary["unacknowledged"]) == (15, 11, 1, 3)
+    assert summary["scenarios"]["credit_card"] == {"sent": 10, "produced": 6, "acknowledged": 6, "failed": 1,
+                                                  "unacknowledged": 3, "truth": 0}
+    assert PublishReport(1, {"aml_kyc": ScenarioCounts(sent=5, produced=5)}).delivery_problem() is None
