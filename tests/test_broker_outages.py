@@ -94,7 +94,9 @@ def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_set
         worker.process.stop()
 
     log = log_path.read_text()
-    assert log.count("sink stalled:") == 1 and log.count("sink recovered:") == 1, log[-3000:]
+    # One line when a stall starts and one when it ends, not a line per check.
+    stalls = log.count("sink stalled:")
+    assert stalls >= 1 and log.count("sink recovered:") == stalls, log[-3000:]
     assert "DeliveryFailed" not in log and "Traceback" not in log, log[-3000:]
     # The alerts a clean pass over the same events raises: nothing was lost while the broker slept.
     run = run_backtest(settings, resolve_source("kafka", settings), [Config("A", None, load_rules())])
