@@ -7,6 +7,7 @@ every alert is on the alert topic, and it is the same worker process that did it
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -22,12 +23,12 @@ from bankguard.monitoring import scrape_samples
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.rules.config import load_rules
 from bankguard.scenarios import SCENARIOS
-from bankguard.settings import Settings
+from bankguard.settings import KafkaSettings, Settings
+from bankguard.stream_agents.sink import BatchSink
+from bankguard.stream_agents.sink_metrics import SinkWatch
 from bankguard.topics import Topics
 from conftest import RunningWorker, start_worker
 from kafka_helpers import read_topic
-
-pytestmark = pytest.mark.broker
 
 PAUSE_S = 38.0  # longer than the old 30 s delivery deadline, as short as proves it
 
@@ -63,6 +64,7 @@ def wait_until(condition, what: str, worker: RunningWorker, timeout_s: float, ev
     raise AssertionError(f"{what} not within {timeout_s:.0f} s")
 
 
+@pytest.mark.broker
 def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_settings, paused_broker, tmp_path):
     settings = outage_settings
     report = ScenarioPublisher(settings, list(SCENARIOS), rate=5_000, seed=14, speed=0).run(max_events=30_000)
@@ -103,3 +105,28 @@ def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_set
     expected = {row["alert_id"] for row in run.detections["A"].records()}
     assert expected, "the traffic raises alerts"
     assert streamed == expected, (f"missing {len(expected - streamed)}, unexpected {len(streamed - expected)}")
+
+
+def test_a_stall_is_logged_once_and_exported_while_it_lasts(caplog):
+    """A record no broker can acknowledge (nothing listens on the port): the watch logs the
+    stall once past its threshold, however often it checks, and the gauges grow with it."""
+    sink = BatchSink(Settings(kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")))
+    now = [0.0]
+    watch = SinkWatch(sink, log_after_s=5.0, clock=lambda: now[0])
+    try:
+        watch.check()
+        assert watch.stalled_s() == 0.0, "nothing waits yet"
+        sink.send("alerts", b"key", b"value")
+        with caplog.at_level(logging.WARNING, logger="bankguard.stream_agents.sink_metrics"):
+            for second in range(1, 31):
+                now[0] = float(second)
+                watch.check()
+                if second == 4:
+                    assert not caplog.records, "not before the threshold"
+        assert [r.getMessage() for r in caplog.records] == [
+            ("sink stalled: 1 record(s) unacknowledged for 5 s; waiting for the broker (offsets are not "
+            "committed until it answers; batches pause once the sink is full)")]
+        gauges = {family.name: family.samples[0].value for family in watch.collect()}
+        assert gauges == {"bankguard_sink_unacknowledged_records": 1, "bankguard_sink_stalled_seconds": 30.0}
+    finally:
+        sink.producer.purge()
