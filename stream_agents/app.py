@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink, CommitPoint
+from bankguard.stream_agents.sink_metrics import CHECK_INTERVAL_S, SinkWatch
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
 from bankguard.stream_agents.web import WorkerApp, add_health_page
 
@@ -123,6 +124,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     table = app.Table(TABLE_NAME, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
     store = StateStore(table.data)
     sink = BatchSink(settings)
+    sink_watch = SinkWatch(sink)
+    metrics.registry.register(sink_watch)
     changelog = table.changelog_topic.get_topic_name()
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
     commit_point = app.commit_point = CommitPoint(sink, store, changelog)  # run by our transport
@@ -138,7 +141,12 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         store.forget()  # the table is the truth after a rebalance
         metrics.partitions_revoked()
 
+    @app.timer(CHECK_INTERVAL_S)
+    async def watch_sink() -> None:
+        sink_watch.check()  # an outage is logged and exported while the worker waits it out
+
     async def handle(batch: Sequence[EventT]) -> None:
+        await sink.wait_for_room()  # back-pressure: no new batch while the broker holds a full sink
         incoming = [
             Incoming(scenario_of[e.message.topic], e.message.topic, e.message.partition, e.message.offset,
                      e.message.key, e.message.value or b"",  # a tombstone is malformed input

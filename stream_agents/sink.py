@@ -26,6 +26,9 @@ from bankguard.topics import Topics
 RECORD_MAX_BYTES = 1_000_000  # librdkafka's message.max.bytes, unless the settings raise it
 RECORD_OVERHEAD_BYTES = 1_024  # what a record adds to its key, value and headers, at most
 
+MAX_PENDING = 50_000  # unacknowledged records at which the worker stops taking batches (librdkafka holds 100,000)
+ROOM_POLL_S = 0.05  # how often a full sink is checked for room
+
 
 class DeliveryFailed(ProducerSendError):
     """The broker did not acknowledge a record; offsets must not be committed (Faust crashes
@@ -38,20 +41,33 @@ class BatchSink:
     ``flush`` waits only for the records sent before it was called: batches keep sending while
     a commit point waits, and librdkafka's own flush would wait for them too (forever, under
     a steady stream).
+
+    A broker outage is waited out, however long: librdkafka retries every record until the
+    broker acknowledges it (``message.timeout.ms=0``), ``flush`` waits without a deadline, and
+    :meth:`wait_for_room` stops the worker taking batches while ``MAX_PENDING`` records wait.
+    Only an error the broker answers with (unknown topic, record too large) fails a flush.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        config = producer_config(settings, **{"linger.ms": 2})
+    def __init__(self, settings: Settings, *, max_pending: int = MAX_PENDING) -> None:
+        config = producer_config(settings, **{"linger.ms": 2, "message.timeout.ms": 0})
         self.producer = Producer(config)
         self.dlq = Topics(settings.topics.prefix).dlq
         self.max_bytes = int(config.get("message.max.bytes", RECORD_MAX_BYTES)) - RECORD_OVERHEAD_BYTES
         self.refused = 0  # records too large to send, replaced by a truncated copy in the DLQ
+        self.max_pending = max_pending
+        self.acknowledged = 0  # delivery reports served, successful or not: progress, for the stall watch
         self._sent = 0  # sequence number of the next record
         self._unacknowledged: set[int] = set()
         self._errors: list[str] = []
 
+    @property
+    def pending(self) -> int:
+        """Records sent and not yet acknowledged."""
+        return len(self._unacknowledged)
+
     def _delivered(self, seq: int, err: KafkaError | None, msg: Message) -> None:
         self._unacknowledged.discard(seq)
+        self.acknowledged += 1
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
@@ -93,11 +109,23 @@ class BatchSink:
         """Serve delivery reports without waiting (a failure surfaces at the next flush)."""
         self.producer.poll(0)
 
-    def flush(self, timeout_s: float = 30.0) -> None:
-        """Block until every record sent before this call is acknowledged, or raise."""
-        mark, deadline = self._sent, time.monotonic() + timeout_s
+    async def wait_for_room(self) -> None:
+        """Back-pressure: while the broker leaves ``max_pending`` records unacknowledged, wait
+        (without blocking the event loop, so metrics and heartbeats go on) before the next batch."""
+        while len(self._unacknowledged) >= self.max_pending:
+            self.producer.poll(0)
+            await asyncio.sleep(ROOM_POLL_S)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Block until every record sent before this call is acknowledged, or raise.
+
+        No deadline by default: a stalled broker is waited out (the stall watch logs it and
+        exports it), since giving up would crash the worker and lose nothing but its uptime.
+        """
+        mark = self._sent
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while min(self._unacknowledged, default=mark) < mark:
-            if time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 waiting = sum(1 for seq in list(self._unacknowledged) if seq < mark)
                 raise DeliveryFailed(f"{waiting} record(s) unacknowledged after {timeout_s:g} s")
             self.producer.poll(0.01)

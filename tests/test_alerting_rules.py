@@ -40,6 +40,7 @@ EXPECTED_ALERTS = {
     "BankGuardHighRiskRatio", "BankGuardConsumerLagGrowing", "BankGuardLatencySLOBreach",
     "BankGuardDeadLetterRate", "BankGuardScenarioStalled", "BankGuardWorkerDown",
     "BankGuardDetectorSilent", "BankGuardProducerDeliveryFailures", "BankGuardRulesConfigRejected",
+    "BankGuardSinkStalled",
 }
 RECEIVER_BY_SEVERITY = {"critical": "pager", "warning": "ticket"}
 INSTALL_HINT = "install Debian's prometheus and prometheus-alertmanager (scripts/install-system-packages.sh as root)"
