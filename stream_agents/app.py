@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 import aiohttp.web
@@ -33,7 +33,8 @@ from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink, CommitPoint
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
-from bankguard.stream_agents.web import WorkerApp, add_health_page
+from bankguard.stream_agents.faust_seam import TransportOptions, WorkerApp
+from bankguard.stream_agents.web import add_health_page
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,6 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         store="memory://",
         monitor=QuietMonitor(),
     )
-    app.fetch_max_wait_ms = worker.fetch_max_wait_ms  # read by our transport
     metrics = WorkerMetrics()
     metrics.build.info({"version": __version__})
 
@@ -125,18 +125,16 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     sink = BatchSink(settings)
     changelog = table.changelog_topic.get_topic_name()
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
-    commit_point = app.commit_point = CommitPoint(sink, store, changelog)  # run by our transport
+    commit_point = CommitPoint(sink, store, changelog)
+    app.use_transport_options(TransportOptions(fetch_max_wait_ms=worker.fetch_max_wait_ms,
+                                               commit_point=commit_point))
     watcher.on_change = metrics.rules_changed
     watcher.on_reject = lambda reason: metrics.rules_rejected.inc()  # the watcher dead-letters it
     metrics.rules_changed(watcher.config)
     models, forecast = load_models(settings, metrics)
     scorer = StreamScorer(store, lambda: watcher.config, models)
 
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as (sender, *args)
-    async def forget_state(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
-        await commit_point()  # nothing scored is lost with the cache
-        store.forget()  # the table is the truth after a rebalance
-        metrics.partitions_revoked()
+    app.on_partitions_revoked.connect(revoke_handler(commit_point, store, metrics))  # type: ignore[arg-type]
 
     async def handle(batch: Sequence[EventT]) -> None:
         incoming = [
@@ -186,6 +184,19 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     add_health_page(app)
     return app
+
+
+def revoke_handler(commit_point: CommitPoint, store: StateStore,
+                   metrics: WorkerMetrics) -> Callable[..., Awaitable[None]]:
+    """The receiver of Faust's ``on_partitions_revoked``: make everything scored durable before the
+    partitions move (the next owner recovers the state from the changelog), then drop the cache."""
+
+    async def flush_state(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
+        await commit_point()  # nothing scored is lost with the cache
+        store.forget()  # the table is the truth after a rebalance
+        metrics.partitions_revoked()
+
+    return flush_state
 
 
 def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage | None, ForecastStage | None]:

@@ -3,7 +3,7 @@ and the commit point that makes it durable in the order recovery relies on.
 
 Alerts and dead letters are sent as soon as their batch is scored (an alert's latency is
 scoring plus one produce), while state is written at commit points only. Faust runs the
-commit point before it commits input offsets (see :mod:`~bankguard.stream_agents.transport`),
+commit point before it commits input offsets (see :mod:`~bankguard.stream_agents.faust_seam`),
 so committed offsets never run ahead of the alerts or the state they caused: processing is
 at-least-once, never at-most-once.
 """
