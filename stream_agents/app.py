@@ -33,7 +33,8 @@ from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink, CommitPoint
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
-from bankguard.stream_agents.faust_seam import TransportOptions, WorkerApp
+from bankguard.stream_agents.faust_seam import SnapshotTable, TransportOptions, WorkerApp
+from bankguard.stream_agents.snapshots import SnapshotIndex, SnapshotPolicy
 from bankguard.stream_agents.web import add_health_page
 
 log = logging.getLogger(__name__)
@@ -120,12 +121,15 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     scenario_of = {topic: key for key, topic in topics.scenario_topics.items()}
     source = app.topic(*scenario_of, key_type=bytes, value_type=bytes)
-    table = app.Table(TABLE_NAME, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
+    snapshots = SnapshotPolicy(SnapshotIndex(settings, topics.state_changelog))
+    table = SnapshotTable(app, index=snapshots.index, name=TABLE_NAME, key_type=bytes, value_type=bytes,
+                          partitions=settings.topics.partitions, beacon=app.beacon)
+    app.tables.add(table)  # what app.Table does, with the table class that recovers from snapshots
     store = StateStore(table.data)
     sink = BatchSink(settings)
     changelog = table.changelog_topic.get_topic_name()
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
-    commit_point = CommitPoint(sink, store, changelog)
+    commit_point = CommitPoint(sink, store, changelog, snapshots)
     app.use_transport_options(TransportOptions(fetch_max_wait_ms=worker.fetch_max_wait_ms,
                                                commit_point=commit_point))
     watcher.on_change = metrics.rules_changed
@@ -134,7 +138,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     models, forecast = load_models(settings, metrics)
     scorer = StreamScorer(store, lambda: watcher.config, models)
 
-    app.on_partitions_revoked.connect(revoke_handler(commit_point, store, metrics))  # type: ignore[arg-type]
+    app.on_partitions_revoked.connect(revoke_handler(commit_point, store, snapshots, metrics))  # type: ignore[arg-type]
 
     async def handle(batch: Sequence[EventT]) -> None:
         incoming = [
@@ -186,7 +190,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     return app
 
 
-def revoke_handler(commit_point: CommitPoint, store: StateStore,
+def revoke_handler(commit_point: CommitPoint, store: StateStore, snapshots: SnapshotPolicy,
                    metrics: WorkerMetrics) -> Callable[..., Awaitable[None]]:
     """The receiver of Faust's ``on_partitions_revoked``: make everything scored durable before the
     partitions move (the next owner recovers the state from the changelog), then drop the cache."""
@@ -194,6 +198,7 @@ def revoke_handler(commit_point: CommitPoint, store: StateStore,
     async def flush_state(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
         await commit_point()  # nothing scored is lost with the cache
         store.forget()  # the table is the truth after a rebalance
+        snapshots.forget()  # its partitions' changelogs are recounted when they are written again
         metrics.partitions_revoked()
 
     return flush_state

@@ -11,6 +11,8 @@ The worker reaches into Faust (faust-streaming) and aiokafka where they offer no
 - ``Consumer._drain_messages``: Faust's fetch loop creates four tasks per message, which capped a
   worker at about 5,000 events/s; the copy here hands messages over by a plain ``await``.
 - ``Consumer._new_consumer_thread``: builds the consumer thread that carries the fetch wait.
+- ``Table.persisted_offset``: where recovery of a changelog partition starts; the latest snapshot
+  (see :mod:`~bankguard.stream_agents.snapshots`) instead of the beginning.
 - ``App._new_web``: a web server without Faust's unauthenticated views.
 
 Settings reach the transport as one typed :class:`TransportOptions` (``WorkerApp.use_transport_options``).
@@ -37,6 +39,7 @@ from faust.types import TP
 from mode import Service, ServiceT
 
 from bankguard.errors import BankguardError
+from bankguard.stream_agents.snapshots import SnapshotIndex
 from bankguard.stream_agents.web import MetricsOnlyWeb
 
 PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}  # the versions the overrides mirror
@@ -95,12 +98,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with the commit point and the lean fetch loop.
 
-    ``commit_points_run`` and ``lean_handoffs`` count what the overrides did, so a test can see
-    that Faust still calls them.
+    ``commit_points_run``, ``lean_handoffs`` and ``stale_handoffs`` count what the overrides did,
+    so a test can see that Faust still calls them.
     """
 
     commit_points_run = 0
     lean_handoffs = 0
+    stale_handoffs = 0  # fetches cut short by a rebalance
 
     def _new_consumer_thread(self) -> ConsumerThread:
         """Mirrors faust 0.15.3 ``faust.transport.drivers.aiokafka.Consumer._new_consumer_thread``."""
@@ -118,12 +122,13 @@ class Consumer(faust_aiokafka.Consumer):
             self.commit_points_run += 1
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - the fetch loop
-        """Mirrors faust 0.15.3 ``faust.transport.consumer.Consumer._drain_messages``, with one
-        change: while the flow is on and the stream buffers of a message's topic have room, the
+        """Mirrors faust 0.15.3 ``faust.transport.consumer.Consumer._drain_messages``, with two
+        changes. While the flow is on and the stream buffers of a message's topic have room, the
         message is handed over by a plain ``await`` (which then cannot block), yielding to the
         event loop every ``YIELD_EVERY`` messages. Otherwise it runs as a task raced against the
         flow-suspension event, as Faust always does. Faust's ``wait_first`` creates four tasks per
-        message; the semantics under back-pressure and rebalancing are unchanged."""
+        message. And a message handed over across the start of a rebalance is not marked read,
+        which upstream does (see below)."""
         callback, getmany = self.callback, self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
@@ -158,6 +163,14 @@ class Consumer(faust_aiokafka.Consumer):
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                             await self._until_drained(channels_of(message.topic, ()))
+                        if not flow_is_active() or message.generation_id != self.app.consumer_generation_id:
+                            # A rebalance began while the message was handed over (upstream marks it
+                            # read anyway): the revocation reset this partition's read offset, and
+                            # marking it now would make the next assignment skip every message up
+                            # to it: never scored, never acknowledged, so its partition never
+                            # commits again. The rest of this fetch is of the old generation too.
+                            self.stale_handoffs += 1
+                            break
                         set_read_offset(tp, offset)
                     self.lean_handoffs += handed
                     handed = 0
@@ -230,3 +243,19 @@ class WorkerApp(faust.App):
     def _new_web(self) -> MetricsOnlyWeb:
         """Mirrors faust 0.15.3 ``faust.App._new_web`` (``web_drivers.by_url(conf.web)(app)``)."""
         return MetricsOnlyWeb(self)
+
+
+class SnapshotTable(faust.Table):
+    """A table whose changelog recovery starts at the latest snapshot of each partition."""
+
+    def __init__(self, app: faust.App, *, index: SnapshotIndex, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.snapshot_index = index
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        """Mirrors faust 0.15.3 ``faust.tables.base.Collection.persisted_offset`` (the store's
+        offset; ``None`` for the memory store: recover from the beginning). Recovery seeks to the
+        offset returned and reads on, but skips a partition whose end is just past it: one before
+        the snapshot's start makes sure the snapshot is read."""
+        start = self.snapshot_index.latest(tp.partition)
+        return start - 1 if start else None
