@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -54,7 +55,7 @@ START_MS = 1_780_000_000_000  # fixed event time: both runs see exactly the same
 class Record:
     scenario: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (malformed traffic only)
     timestamp_ms: int
 
 
@@ -83,15 +84,17 @@ def traffic(events: int, span_days: float, seed: int) -> list[Record]:
 
 
 def poison_records(count: int, seed: int) -> list[Record] | None:
-    """Malformed messages from ``benchmarks/poison.py`` (``poison_corpus(n, seed)``), if it exists."""
+    """Malformed messages from ``benchmarks/poison.py`` (``poison_corpus(n, seed)``: items with
+    ``scenario``, ``key`` and ``value``), if it exists."""
     path = Path(__file__).with_name("poison.py")
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location("poison", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its named tuples and dataclasses look their module up
     spec.loader.exec_module(module)
-    return [Record(scenario, key, value, START_MS) for scenario, key, value in module.poison_corpus(count, seed)]
+    return [Record(bad.scenario, bad.key, bad.value, START_MS) for bad in module.poison_corpus(count, seed)]
 
 
 def run_settings(bootstrap: str, root: Path, name: str, partitions: int) -> Settings:
@@ -335,6 +338,18 @@ def pause(broker: EmbeddedBroker, seconds: float) -> Callable[[Workers], dict[fl
     return plan
 
 
+def interleave(good: list[Record], bad: list[Record]) -> list[Record]:
+    """The bad records spread evenly through the good ones (any left over at the end)."""
+    step = max(1, len(good) // max(1, len(bad)))
+    mixed: list[Record] = []
+    for i, record in enumerate(good):
+        mixed.append(record)
+        if i % step == step - 1 and i // step < len(bad):
+            mixed.append(bad[i // step])
+    mixed.extend(bad[len(good) // step:])
+    return mixed
+
+
 def mode(name: str, args: argparse.Namespace, root: Path) -> dict:
     records = traffic(args.events, args.span_days, args.seed)
     info: dict = {"mode": name, "events": len(records), "rate": args.rate}
@@ -342,10 +357,7 @@ def mode(name: str, args: argparse.Namespace, root: Path) -> dict:
         poison = poison_records(args.malformed, args.seed)
         if poison is None:
             return info | {"skipped": "benchmarks/poison.py (poison_corpus) is absent"}
-        step = max(1, len(records) // max(1, len(poison)))
-        mixed = list(records)
-        for i, bad in enumerate(poison):
-            mixed.insert(min(len(mixed), (i + 1) * step + i), bad)
+        mixed = interleave(records, poison)
         info["malformed_sent"] = len(poison)
     with EmbeddedBroker(port=free_port(), log_path=root / f"{name}-broker.log") as broker:
         clean_settings = run_settings(broker.bootstrap_servers, root, f"{name}-clean", args.partitions)
