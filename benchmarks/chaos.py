@@ -73,9 +73,10 @@ class Collect:
         return 0
 
 
-def traffic(events: int, span_days: float, seed: int) -> list[Record]:
+def traffic(settings: Settings, events: int, span_days: float, seed: int) -> list[Record]:
+    """The run's records, generated once (the publisher's own Kafka sink is replaced, unused)."""
     span_ms = int(span_days * DAY_MS)
-    publisher = ScenarioPublisher(Settings(), list(SCENARIOS), rate=events / (span_ms / 1000), seed=seed, speed=0,
+    publisher = ScenarioPublisher(settings, list(SCENARIOS), rate=events / (span_ms / 1000), seed=seed, speed=0,
                                   start_ms=START_MS)
     sink = Collect()
     publisher.sink = sink  # type: ignore[assignment]  # duck-typed sink: send/close
@@ -351,22 +352,23 @@ def interleave(good: list[Record], bad: list[Record]) -> list[Record]:
 
 
 def mode(name: str, args: argparse.Namespace, root: Path) -> dict:
-    records = traffic(args.events, args.span_days, args.seed)
-    info: dict = {"mode": name, "events": len(records), "rate": args.rate}
-    if name == "poison":
-        poison = poison_records(args.malformed, args.seed)
-        if poison is None:
-            return info | {"skipped": "benchmarks/poison.py (poison_corpus) is absent"}
-        mixed = interleave(records, poison)
-        info["malformed_sent"] = len(poison)
+    info: dict = {"mode": name, "rate": args.rate}
+    poison = poison_records(args.malformed, args.seed) if name == "poison" else []
+    if poison is None:
+        return info | {"skipped": "benchmarks/poison.py (poison_corpus) is absent"}
     with EmbeddedBroker(port=free_port(), log_path=root / f"{name}-broker.log") as broker:
+        records = traffic(Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers)),
+                          args.events, args.span_days, args.seed)
+        info["events"] = len(records)
+        mixed = interleave(records, poison)  # the records themselves when there is no poison
+        if poison:
+            info["malformed_sent"] = len(poison)
         clean_settings = run_settings(broker.bootstrap_servers, root, f"{name}-clean", args.partitions)
         clean = run(clean_settings, records, root / f"{name}-clean", rate=None, settle_s=args.settle_s)
         chaos_settings = run_settings(broker.bootstrap_servers, root, f"{name}-chaos", args.partitions)
         plan = {"kill": kills(args.kills), "scale": scale, "pause": pause(broker, args.pause_s),
                 "poison": None}[name]
-        sent = mixed if name == "poison" else records
-        chaos = run(chaos_settings, sent, root / f"{name}-chaos", rate=args.rate, settle_s=args.settle_s,
+        chaos = run(chaos_settings, mixed, root / f"{name}-chaos", rate=args.rate, settle_s=args.settle_s,
                     trouble=plan)
         if name == "kill":
             info["kills"] = args.kills
