@@ -3,7 +3,7 @@ and the commit point that makes it durable in the order recovery relies on.
 
 Alerts and dead letters are sent as soon as their batch is scored (an alert's latency is
 scoring plus one produce), while state is written at commit points only. Faust runs the
-commit point before it commits input offsets (see :mod:`~bankguard.stream_agents.transport`),
+commit point before it commits input offsets (see :mod:`~bankguard.stream_agents.faust_seam`),
 so committed offsets never run ahead of the alerts or the state they caused: processing is
 at-least-once, never at-most-once.
 """
@@ -20,6 +20,7 @@ from faust.exceptions import ProducerSendError
 from bankguard.kafka import produce, producer_config
 from bankguard.settings import Settings
 from bankguard.stream_agents.dead_letters import DeadLetter, truncated_copy
+from bankguard.stream_agents.snapshots import SnapshotPolicy
 from bankguard.stream_agents.state import StateStore
 from bankguard.topics import Topics
 
@@ -139,38 +140,81 @@ class CommitPoint:
 
     1. take the entity states serialized at the end of each batch since the last commit point
        (the batches' alerts are already sent: scoring a batch, serializing its states and
-       sending its alerts do not yield);
+       sending its alerts do not yield), and, for a partition whose changelog has grown enough,
+       every state it holds (a snapshot: see :mod:`~bankguard.stream_agents.snapshots`), taken
+       at the same instant;
     2. wait until every record sent so far is acknowledged, which covers the alerts of every
        batch those states absorbed;
-    3. write the states to the changelog and wait for that too.
+    3. write the states to the changelog and wait for that too; then each snapshot, and then
+       where it starts in the snapshot index.
 
     State never lands before its alerts, so the redelivery check in the scorer never skips an
     event whose alerts were lost. Writing state here rather than per batch coalesces it: an
     entity seen in many batches between two commits is written once.
     """
 
-    def __init__(self, sink: BatchSink, state: StateStore, changelog: str) -> None:
+    def __init__(self, sink: BatchSink, state: StateStore, changelog: str,
+                 snapshots: SnapshotPolicy | None = None) -> None:
         self.sink = sink
         self.state = state
         self.changelog = changelog
+        self.snapshots = snapshots
         self._lock = asyncio.Lock()  # states must land in the order they were taken
 
     async def __call__(self) -> None:
         async with self._lock:
             unwritten = self.state.take_unwritten()
+            snapshots = self._due_snapshots(unwritten)  # no await since the take: the same instant
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.sink.flush)
-            if not unwritten:
-                return
-            last: dict[int, tuple[bytes, bytes]] = {}
-            for key, (partition, value) in unwritten.items():
-                if partition in last:
-                    self.sink.send(self.changelog, *last[partition], partition=partition)
-                last[partition] = (key, value)
+            if unwritten:
+                await self._write(loop, unwritten)
+            for partition, states in snapshots.items():
+                await self._snapshot(loop, partition, states)
+
+    async def _write(self, loop: asyncio.AbstractEventLoop, unwritten: dict[bytes, tuple[int, bytes]]) -> None:
+        last: dict[int, tuple[bytes, bytes]] = {}
+        written: dict[int, int] = {}
+        for key, (partition, value) in unwritten.items():
+            if partition in last:
+                self.sink.send(self.changelog, *last[partition], partition=partition)
+            last[partition] = (key, value)
+            written[partition] = written.get(partition, 0) + 1
+        await loop.run_in_executor(None, self.sink.flush)
+        self._send_last(last)
+        await loop.run_in_executor(None, self.sink.flush)
+        if self.snapshots is not None:
+            for partition, records in written.items():
+                if not self.snapshots.seen(partition):
+                    await loop.run_in_executor(None, self.snapshots.start, partition)
+                self.snapshots.wrote(partition, records)
+
+    def _send_last(self, last: dict[int, tuple[bytes, bytes]]) -> None:
+        # Each partition's last state goes out alone, as a batch of one: the embedded broker
+        # reports a partition's end as the first offset of its last batch plus one, and
+        # Faust recovers a table only up to that end.
+        for partition, (key, value) in last.items():
+            self.sink.send(self.changelog, key, value, partition=partition)
+
+    def _due_snapshots(self, unwritten: dict[bytes, tuple[int, bytes]]) -> dict[int, dict[bytes, bytes]]:
+        if self.snapshots is None:
+            return {}
+        partitions = self.snapshots.index.partitions
+        live_keys = len(self.state.backing) // partitions  # an estimate is enough to pace snapshots
+        due = {partition for partition, _ in unwritten.values() if self.snapshots.due(partition, live_keys)}
+        return {partition: self.state.states_of(partition, partitions) for partition in due}
+
+    async def _snapshot(self, loop: asyncio.AbstractEventLoop, partition: int, states: dict[bytes, bytes]) -> None:
+        assert self.snapshots is not None
+        index = self.snapshots.index
+        start = await loop.run_in_executor(None, index.end, partition)
+        items = list(states.items())
+        for key, value in items[:-1]:
+            self.sink.send(self.changelog, key, value, partition=partition)
+        await loop.run_in_executor(None, self.sink.flush)
+        if items:
+            self._send_last({partition: items[-1]})
             await loop.run_in_executor(None, self.sink.flush)
-            # Each partition's last state goes out alone, as a batch of one: the embedded broker
-            # reports a partition's end as the first offset of its last batch plus one, and
-            # Faust recovers a table only up to that end.
-            for partition, (key, value) in last.items():
-                self.sink.send(self.changelog, key, value, partition=partition)
-            await loop.run_in_executor(None, self.sink.flush)
+        self.sink.send(index.topic, None, str(start).encode(), partition=partition)
+        await loop.run_in_executor(None, self.sink.flush)
+        self.snapshots.snapshotted(partition, len(items))
