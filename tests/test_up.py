@@ -12,8 +12,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from bankguard.broker import free_port
 from bankguard.scenarios import SCENARIOS
+from kafka_helpers import wait_until
+
+pytestmark = pytest.mark.broker  # each test runs the whole stack
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -103,5 +108,4 @@ def test_interactive_stack_is_scraped_and_ctrl_c_stops_every_process(tmp_path):
         process.send_signal(signal.SIGINT)
         code = process.wait(90)
     assert code == 0, process.stderr.read()[-3000:]
-    time.sleep(0.5)
-    assert processes_with(marker) == []
+    wait_until(lambda: processes_with(marker) == [], "every process of the stack gone", timeout_s=10)
