@@ -14,6 +14,8 @@ from confluent_kafka.admin import AdminClient
 from bankguard.broker import free_port
 from kafka_helpers import wait_until
 
+pytestmark = pytest.mark.broker  # every test runs a `bankguard` command
+
 
 def bankguard(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bankguard", *args], capture_output=True,
@@ -65,7 +67,6 @@ def test_broker_without_its_binary():
     assert_one_line_error(result, "binary not found")
 
 
-@pytest.mark.broker  # runs `bankguard broker`
 def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bankguard", "broker", "--port", str(port)],
