@@ -146,6 +146,7 @@ class Stack:
             (self.run_dir / "produce-report.json").unlink(missing_ok=True)
             produce += ["--duration", str(duration_s)]
         self._spawn("producer", produce, env)
+        self._spawn("investigations", cli + ["investigations"], env)
         return endpoints
 
     def _start_monitoring(self, endpoints: Endpoints, worker_ports: list[int], producer_port: int) -> None:
