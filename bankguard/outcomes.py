@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
+import orjson
 import pyarrow as pa
-import pyarrow.json as pj
 import pyarrow.parquet as pq
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -152,13 +152,31 @@ class OutcomeLog:
 
 
 def read_outcomes_file(path: Path) -> OutcomeLog:
-    """Every outcome of a Parquet or JSON lines file, each validated; the first bad one is refused."""
+    """Every outcome of a Parquet or JSON lines file, each validated; the first bad one is refused
+    in one line naming its record (JSON lines: its line)."""
     kind = file_format(path)
     if not path.is_file():
         raise BankguardError(f"{path}: no such file")
-    try:
-        table = pq.read_table(path) if kind == "parquet" else pj.read_json(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise BankguardError(f"{path}: not a valid {kind} outcomes file: {str(exc).splitlines()[0]}") from None
-    return OutcomeLog(parse_outcome(record, f"{path}: record {number}")
-                      for number, record in enumerate(table.to_pylist(), start=1))
+    if kind == "parquet":
+        try:
+            records = pq.read_table(path).to_pylist()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise BankguardError(f"{path}: not a valid parquet outcomes file: {str(exc).splitlines()[0]}") from None
+        return OutcomeLog(parse_outcome(record, f"{path}: record {number}")
+                          for number, record in enumerate(records, start=1))
+    return OutcomeLog(_json_lines(path))
+
+
+def _json_lines(path: Path) -> Iterator[Outcome]:
+    """Outcomes of a JSON lines file (read as text: Arrow would turn the times into naive timestamps)."""
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                raise BankguardError(f"{path}: line {number}: not a JSON object") from None
+            if not isinstance(record, dict):
+                raise BankguardError(f"{path}: line {number}: not a JSON object")
+            yield parse_outcome(record, f"{path}: line {number}")
