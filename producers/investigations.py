@@ -50,7 +50,7 @@ class SeenFraud:
     counterparty: str | None
 
 
-def _event_ms(value: Any) -> int:
+def event_time_ms(value: Any) -> int:
     """Epoch ms of an ISO 8601 time with an offset (or an aware datetime); ``ValueError`` otherwise."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
@@ -61,7 +61,7 @@ def _event_ms(value: Any) -> int:
 def seen_alert(record: Mapping[str, Any]) -> SeenAlert:
     """An alert record (the topic's, or a backtest's row); ``KeyError``/``ValueError`` when unusable."""
     return SeenAlert(str(record["alert_id"]), str(record["event_id"]), str(record["scenario"]),
-                     str(record["entity_id"]), _event_ms(record["event_time"]), float(record["score"]))
+                     str(record["entity_id"]), event_time_ms(record["event_time"]), float(record["score"]))
 
 
 def seen_fraud(record: Mapping[str, Any]) -> SeenFraud | None:
@@ -70,7 +70,7 @@ def seen_fraud(record: Mapping[str, Any]) -> SeenFraud | None:
         return None
     counterparty = record.get("counterparty")
     return SeenFraud(str(record["event_id"]), str(record["scenario"]), str(record["entity_id"]),
-                     _event_ms(record["event_time"]), None if counterparty is None else str(counterparty))
+                     event_time_ms(record["event_time"]), None if counterparty is None else str(counterparty))
 
 
 class InvestigationsDesk:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from bankguard.kafka import client_config, produce, producer_config
-from bankguard.producers.investigations import InvestigationsDesk, seen_alert, seen_fraud
+from bankguard.producers.investigations import InvestigationsDesk, event_time_ms, seen_alert, seen_fraud
 from bankguard.settings import Settings
 from bankguard.topic_range import TimeRange, partition_counts, read_range
 from bankguard.topics import Topics
@@ -36,6 +36,34 @@ class DeskReport:
     invalid: int = 0  # records of the input topics the desk could not read
     outcomes: int = 0  # written by this run
     skipped: int = 0  # decided again after a restart, already on the topic
+
+
+class Watermark:
+    """The event time all input partitions have reached.
+
+    Unknown until every partition delivered a record or reported its end; then the lowest
+    latest time among the partitions still being read, or, when all are caught up, the
+    latest time seen anywhere (an idle partition does not stop the clock)."""
+
+    def __init__(self, partitions: list[tuple[str, int]]) -> None:
+        self._latest: dict[tuple[str, int], int] = {}
+        self._waiting = set(partitions)  # neither a record nor the end seen yet
+        self._caught_up: set[tuple[str, int]] = set()
+
+    def saw(self, partition: tuple[str, int], event_ms: int) -> None:
+        self._latest[partition] = max(event_ms, self._latest.get(partition, event_ms))
+        self._waiting.discard(partition)
+        self._caught_up.discard(partition)
+
+    def at_end(self, partition: tuple[str, int]) -> None:
+        self._waiting.discard(partition)
+        self._caught_up.add(partition)
+
+    def value(self) -> int | None:
+        if self._waiting or not self._latest:
+            return None
+        reading = [t for p, t in self._latest.items() if p not in self._caught_up]
+        return min(reading) if reading else max(self._latest.values())
 
 
 def decided_before(settings: Settings, topic: str) -> set[tuple[str, str]]:
@@ -60,37 +88,27 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     lateness_ms = int(settings.investigations.lateness_s * 1000)
     consumer = Consumer(client_config(settings.kafka) | {
         "group.id": topics.investigations_group, "enable.auto.commit": False, "fetch.wait.max.ms": 50,
+        "enable.partition.eof": True,
     })
     producer = Producer(producer_config(settings))
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
-                     for topic, count in partition_counts(settings, [topics.alerts, topics.truth]).items()
-                     for partition in range(count)])
-    clock_ms: int | None = None
+    counts = partition_counts(settings, [topics.alerts, topics.truth])
+    partitions = [(topic, partition) for topic, count in counts.items() for partition in range(count)]
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in partitions])
+    watermark = Watermark(partitions)
     try:
         while not should_stop():
             messages = consumer.consume(1_000, 0.2)
             for message in messages:
-                value = message.value()
-                if message.error() or value is None:
+                where = (message.topic() or "", message.partition() or 0)
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's public EOF code
+                        watermark.at_end(where)
                     continue
-                try:
-                    record = orjson.loads(value)
-                    if message.topic() == topics.alerts:
-                        alert = seen_alert(record)
-                        desk.add_alert(alert)
-                        report.alerts += 1
-                        event_ms = alert.event_ms
-                    else:
-                        fraud = seen_fraud(record)
-                        if fraud is not None:
-                            desk.add_fraud(fraud)
-                        report.truth += 1
-                        event_ms = fraud.event_ms if fraud is not None else clock_ms or 0
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    report.invalid += 1
-                    log.warning("unreadable record on %s: %s", message.topic(), exc)
-                    continue
-                clock_ms = event_ms if clock_ms is None else max(clock_ms, event_ms)
+                event_ms = _read(desk, report, message.topic() == topics.alerts, message.value())
+                if event_ms is not None:
+                    watermark.saw(where, event_ms)
+            clock_ms = watermark.value()
             if clock_ms is None or not messages:
                 continue
             desk.close_through(clock_ms - lateness_ms)
@@ -108,3 +126,26 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
         producer.flush(30)
         consumer.close()
     return report
+
+
+def _read(desk: InvestigationsDesk, report: DeskReport, is_alert: bool, value: bytes | None) -> int | None:
+    """Give one input record to the desk; its event time, or ``None`` for a record it cannot read."""
+    if value is None:
+        return None
+    try:
+        record = orjson.loads(value)
+        if is_alert:
+            alert = seen_alert(record)
+            desk.add_alert(alert)
+            report.alerts += 1
+            return alert.event_ms
+        report.truth += 1
+        fraud = seen_fraud(record)
+        if fraud is None:
+            return event_time_ms(record["event_time"])
+        desk.add_fraud(fraud)
+        return fraud.event_ms
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        report.invalid += 1
+        log.warning("unreadable %s record: %s", "alert" if is_alert else "truth", exc)
+        return None
