@@ -86,8 +86,9 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     desk = InvestigationsDesk(settings.investigations)
     already = decided_before(settings, topics.outcomes)
     lateness_ms = int(settings.investigations.lateness_s * 1000)
+    # Half a second of fetch wait: the desk works in days, and idle polling would load the broker.
     consumer = Consumer(client_config(settings.kafka) | {
-        "group.id": topics.investigations_group, "enable.auto.commit": False, "fetch.wait.max.ms": 50,
+        "group.id": topics.investigations_group, "enable.auto.commit": False, "fetch.wait.max.ms": 500,
         "enable.partition.eof": True,
     })
     producer = Producer(producer_config(settings))
