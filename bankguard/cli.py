@@ -189,9 +189,8 @@ def investigations(
 
     settings = _settings(investigations__capacity_per_day=capacity, investigations__seed=seed)
     stop = _stop_flag()
-    console.print(f"investigations desk: k={settings.investigations.capacity_per_day} per scenario per day; "
-                  "Ctrl-C stops it")
-    report = run_desk(settings, should_stop=stop.is_set)
+    report = run_desk(settings, should_stop=stop.is_set, on_ready=lambda: console.print(
+        f"investigations desk: k={settings.investigations.capacity_per_day} per scenario per day; Ctrl-C stops it"))
     console.print(f"read {report.alerts} alerts and {report.truth} truth records ({report.invalid} unreadable), "
                   f"wrote {report.outcomes} outcomes ({report.skipped} already on the topic)")
 

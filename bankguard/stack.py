@@ -1,7 +1,7 @@
 """``bankguard up``: the embedded stack as child processes, started and stopped in order.
 
 Start: broker, topics, workers, Prometheus and Alertmanager (when installed), then the
-producers. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or a child that died):
+producers and the investigations desk. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or a child that died):
 producers first, workers once they drained, monitoring, broker last.
 """
 

@@ -228,10 +228,12 @@ def write_file_outcomes(settings: Settings, events_path: Path, truth_path: Path)
     frauds = [fraud for record in truth.to_pylist() if (fraud := seen_fraud(record)) is not None]
     outcomes = desk_outcomes(settings.investigations, alerts, frauds)
     path = outcomes_path(events_path)
-    writer = RecordFileWriter(path, OUTCOME_ARROW_SCHEMA)
+    partial = path.with_name(f".{path.name}")  # renamed once complete: never a half-written file
+    writer = RecordFileWriter(partial, OUTCOME_ARROW_SCHEMA)
     for outcome in outcomes:
         writer.write(outcome.scenario, [outcome.record()])
     writer.close()
+    partial.replace(path)
     return path, len(outcomes)
 
 

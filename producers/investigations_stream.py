@@ -79,8 +79,10 @@ def decided_before(settings: Settings, topic: str) -> set[tuple[str, str]]:
 
 
 def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
-             on_progress: Callable[[DeskReport], None] | None = None) -> DeskReport:
-    """Run the desk until ``should_stop``; flush what was written and return the counts."""
+             on_progress: Callable[[DeskReport], None] | None = None,
+             on_ready: Callable[[], None] | None = None) -> DeskReport:
+    """Run the desk until ``should_stop``; flush what was written and return the counts.
+    ``on_ready`` is called once the cluster answered and the inputs are assigned."""
     topics = Topics(settings.topics.prefix)
     report = DeskReport()
     desk = InvestigationsDesk(settings.investigations)
@@ -96,6 +98,8 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     partitions = [(topic, partition) for topic, count in counts.items() for partition in range(count)]
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in partitions])
     watermark = Watermark(partitions)
+    if on_ready is not None:
+        on_ready()
     try:
         while not should_stop():
             messages = consumer.consume(1_000, 0.2)

@@ -265,3 +265,14 @@ def test_backtest_refuses_a_bad_outcomes_file_in_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "line 1: invalid outcome" in result.stderr and "decided_at is before event_time" in result.stderr
+
+
+def test_the_desk_process_says_in_one_line_when_it_cannot_reach_kafka(tmp_path):
+    from bankguard.broker import free_port
+
+    result = subprocess.run([sys.executable, "-m", "bankguard", "investigations"], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path,
+                            env=os.environ | {"BANKGUARD_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "cannot reach Kafka" in result.stderr
