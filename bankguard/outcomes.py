@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -142,6 +143,17 @@ class OutcomeLog:
         """The outcomes an event at ``t_ms`` may see: decided before it, of one scenario or all."""
         known = self.outcomes[:self.known_count(t_ms)]
         return known if scenario is None else [o for o in known if o.scenario == scenario]
+
+    def frame(self) -> pd.DataFrame:
+        """The outcomes as columns, in decision order, for vectorised point-in-time features:
+        the rows an event at ``t`` may use are the first ``known_count(t)``."""
+        return pd.DataFrame({
+            "scenario": [o.scenario for o in self.outcomes], "event_id": [o.event_id for o in self.outcomes],
+            "entity_id": [o.entity_id for o in self.outcomes],
+            "counterparty": [o.counterparty for o in self.outcomes],
+            "fraud": np.array([o.label == "fraud" for o in self.outcomes], dtype=bool),
+            "source": [o.source for o in self.outcomes], "decided_ms": self.decided_ms,
+            "event_ms": np.array([o.event_ms for o in self.outcomes], dtype=np.int64)})
 
     def label_at(self, scenario: str, event_id: str, t_ms: int) -> Label | None:
         """The event's label as known at ``t_ms``, or ``None`` while it is still unknown."""

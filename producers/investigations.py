@@ -18,11 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bankguard.events import epoch_ms
 from bankguard.outcomes import OUTCOME_ARROW_SCHEMA, Outcome, ms_time
 from bankguard.settings import InvestigationSettings, Settings
+
+if TYPE_CHECKING:  # loading models pulls onnxruntime: only when a file is scored
+    from bankguard.models.scoring import ModelScorer
 
 DAY_MS = 86_400_000
 
@@ -237,7 +240,7 @@ def write_file_outcomes(settings: Settings, events_path: Path, truth_path: Path)
     return path, len(outcomes)
 
 
-def _champions(settings: Settings) -> Any:
+def _champions(settings: Settings) -> ModelScorer | None:
     """The champion models the workers would score with, or ``None`` when models are off."""
     if not settings.models.enabled:
         return None

@@ -189,6 +189,9 @@ def test_an_outcome_decided_after_an_event_is_never_visible_at_its_time():
     assert log.known_at(event_ms + 2) == [earlier, at_the_instant, planted]
     assert log.label_at("credit_card", "planted", event_ms + 2) == "fraud"
     assert log.known_at(event_ms, "insurance_claims") == []
+    frame = log.frame()
+    assert frame["event_id"].tolist()[:log.known_count(event_ms)] == ["earlier"]
+    assert frame["decided_ms"].is_monotonic_increasing and frame["fraud"].all()
 
 
 def test_a_repeated_outcome_counts_once_from_its_first_decision():
