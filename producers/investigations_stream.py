@@ -71,10 +71,11 @@ def decided_before(settings: Settings, topic: str) -> set[tuple[str, str]]:
     found = set()
     for batch in read_range(settings, [topic], TimeRange(0, OPEN_END_MS)):
         for message in batch:
-            value = message.value()
-            if value is not None:
-                record = orjson.loads(value)
+            try:
+                record = orjson.loads(message.value() or b"null")
                 found.add((str(record["scenario"]), str(record["event_id"])))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                log.warning("unreadable record at offset %s of %s", message.offset(), topic)
     return found
 
 

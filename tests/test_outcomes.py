@@ -279,3 +279,18 @@ def test_the_desk_process_says_in_one_line_when_it_cannot_reach_kafka(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "cannot reach Kafka" in result.stderr
+
+
+def test_the_desk_process_clock_waits_for_every_partition_but_not_for_an_idle_one():
+    from bankguard.producers.investigations_stream import Watermark
+
+    clock = Watermark([("alerts", 0), ("alerts", 1), ("truth", 0)])
+    clock.saw(("truth", 0), T0 + 40 * DAY_MS)
+    assert clock.value() is None, "alerts have not been heard from yet"
+    clock.saw(("alerts", 0), T0)
+    clock.at_end(("alerts", 1))  # empty so far
+    assert clock.value() == T0, "the slowest partition still being read sets the clock"
+    clock.at_end(("alerts", 0))
+    assert clock.value() == T0 + 40 * DAY_MS, "once all caught up, the latest time seen"
+    clock.saw(("alerts", 1), T0 + DAY_MS)
+    assert clock.value() == T0 + DAY_MS
