@@ -1,10 +1,10 @@
 """``bankguard up``: the embedded stack as child processes, started and stopped in order.
 
 Start: broker, topics, workers, Prometheus and Alertmanager (when installed), then the
-producers. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or a child that died):
-producers first, workers once they drained, monitoring, broker last. A child that died
-(the broker included) is reported in one line at once and the stack stops quickly with a
-non-zero exit: see :mod:`~bankguard.supervisor`.
+producers and the investigations desk. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or
+a child that died): producers first, workers once they drained, monitoring, broker last. A
+child that died (the broker included) is reported in one line at once and the stack stops
+quickly with a non-zero exit: see :mod:`~bankguard.supervisor`.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ class Stack:
             (self.run_dir / "produce-report.json").unlink(missing_ok=True)
             produce += ["--duration", str(duration_s)]
         self._spawn("producer", produce, env)
+        self._spawn("investigations", cli + ["investigations"], env)
         return endpoints
 
     def _start_monitoring(self, endpoints: Endpoints, worker_ports: list[int], producer_port: int) -> None:

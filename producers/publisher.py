@@ -174,7 +174,8 @@ class FileSink:
 def truth_record(scenario: str, row: Emitted) -> dict:
     """The ground-truth record of an injected event (the truth topic's value)."""
     return {"schema_version": 1, "event_id": row.event["event_id"], "scenario": scenario, "entity_id": row.key,
-            "event_time": row.event["event_time"], "label": 1, "pattern": row.pattern}
+            "event_time": row.event["event_time"], "label": 1, "pattern": row.pattern,
+            "counterparty": row.event.get("counterparty")}
 
 
 class ScenarioPublisher:

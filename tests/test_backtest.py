@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -148,8 +149,10 @@ def test_parquet_and_json_lines_files_give_the_same_alerts(labelled, tmp_path):
 @pytest.mark.broker  # runs a `bankguard` command
 def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_path):
     day = tmp_path / "day.parquet"
+    # Models off for produce's investigations desk too, as for the backtest below (--no-models).
     produced = bankguard("produce", "--out", str(day), "--rate", "1.5", "--days", "1", "--start", "2026-11-20",
-                         "--seed", "5", "--no-progress", timeout=120)
+                         "--seed", "5", "--no-progress", timeout=120,
+                         env=os.environ | {"BANKGUARD_MODELS__ENABLED": "false"})
     assert produced.returncode == 0, produced.stderr
     truth = tmp_path / "day.truth.parquet"
     assert truth.is_file()
