@@ -138,14 +138,19 @@ class Consumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         flow_is_active = self.app.flow_control.is_active
         channels_of = cast(Any, self.app.topics)._topic_name_index.get  # noqa: SLF001 - the conductor's index
+        app = self.app
         handed = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                rebalances = app.rebalancing_count  # a rebalance since the fetch began voids it
                 ait = cast(AsyncIterator, getmany(timeout=1.0))
                 await asyncio.sleep(0)  # getmany may return at once, again and again
                 if not self.should_stop:
                     async for tp, message in ait:
+                        if app.rebalancing_count != rebalances:
+                            await self._refetch_after_rebalance()
+                            break
                         offset = message.offset
                         read = get_read_offset(tp)
                         if read is not None and offset < read:
@@ -163,13 +168,15 @@ class Consumer(faust_aiokafka.Consumer):
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                             await self._until_drained(channels_of(message.topic, ()))
-                        if not flow_is_active() or message.generation_id != self.app.consumer_generation_id:
+                        if not flow_is_active() or app.rebalancing_count != rebalances:
                             # A rebalance began while the message was handed over (upstream marks it
                             # read anyway): the revocation reset this partition's read offset, and
                             # marking it now would make the next assignment skip every message up
                             # to it: never scored, never acknowledged, so its partition never
-                            # commits again. The rest of this fetch is of the old generation too.
-                            self.stale_handoffs += 1
+                            # commits again. The rest of this fetch is from before it too. Counted,
+                            # not compared by generation: the embedded broker can rebalance a group
+                            # without changing its generation.
+                            await self._refetch_after_rebalance()
                             break
                         set_read_offset(tp, offset)
                     self.lean_handoffs += handed
@@ -188,6 +195,14 @@ class Consumer(faust_aiokafka.Consumer):
             raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _refetch_after_rebalance(self) -> None:
+        """Drop the rest of a fetch that a rebalance overtook. Its records are read again: by the
+        seek to the committed offsets that ends the rebalance, or, if that seek already ran (the
+        flow is on again), by seeking now (records between are scored twice, which is safe)."""
+        self.stale_handoffs += 1
+        if self.app.flow_control.is_active():
+            await self.perform_seek()
 
     async def _until_drained(self, channels: Iterable[Any]) -> None:
         """After a message waited for room: wait until the streams have drained their buffers to
