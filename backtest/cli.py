@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from bankguard import cli_options
 from bankguard.errors import BankguardError
 from bankguard.settings import Settings, get_settings
 
@@ -29,12 +30,12 @@ def backtest(
     models: Annotated[bool | None, typer.Option("--models/--no-models",
         help="Also score with each scenario's champion model (default: as the workers, BANKGUARD_MODELS__ENABLED).")] = None,
     scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
-    warmup_days: Annotated[float, typer.Option(help="Days before --from loaded as history (90-day baselines).", min=0)] = 91.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.", dir_okay=False)] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write per-detector metrics as CSV here.", dir_okay=False)] = None,
-    pdf_out: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF risk report here.", dir_okay=False)] = None,
-    alerts_csv: Annotated[Path | None, typer.Option(help="Write config A's alerts as CSV here.", dir_okay=False)] = None,
-    events_csv: Annotated[Path | None, typer.Option(help="Export the range's scored events (with A's alerts) as CSV.", dir_okay=False)] = None,
+    warmup_days: Annotated[float, typer.Option(help="Days before --from loaded as history (90-day baselines).", min=0, max=36_500, callback=cli_options.finite)] = 91.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.", dir_okay=False, callback=cli_options.output_file)] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write per-detector metrics as CSV here.", dir_okay=False, callback=cli_options.output_file)] = None,
+    pdf_out: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF risk report here.", dir_okay=False, callback=cli_options.output_file)] = None,
+    alerts_csv: Annotated[Path | None, typer.Option(help="Write config A's alerts as CSV here.", dir_okay=False, callback=cli_options.output_file)] = None,
+    events_csv: Annotated[Path | None, typer.Option(help="Export the range's scored events (with A's alerts) as CSV.", dir_okay=False, callback=cli_options.output_file)] = None,
 ) -> None:
     """Backtest rule (and model) configs over a time range of events, against the ground truth."""
     from bankguard.backtest import outputs

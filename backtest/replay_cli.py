@@ -8,14 +8,16 @@ from typing import Annotated
 
 import typer
 
+from bankguard import cli_options
+
 
 def replay(
     topics: Annotated[str, typer.Option(help="'all' (the nine scenario topics), scenario keys or topic names, comma-separated.")],
     from_: Annotated[str, typer.Option("--from", help="Start of the event-time range, included (ISO 8601; UTC unless an offset is given).")],
     to: Annotated[str, typer.Option("--to", help="End of the event-time range, excluded (ISO 8601).")],
-    speed: Annotated[float, typer.Option(help="Event time per wall second (1 = real time, 60 = a minute per second, 0 = as fast as possible).", min=0)] = 0.0,
+    speed: Annotated[float, typer.Option(help="Event time per wall second (1 = real time, 60 = a minute per second, 0 = as fast as possible).", min=0, callback=cli_options.finite)] = 0.0,
     to_prefix: Annotated[str, typer.Option(help="Prepended to each topic name to name its shadow topic.")] = "shadow.",
-    checkpoint: Annotated[Path | None, typer.Option(help="Progress file (default: one per parameter set under the run directory).", dir_okay=False)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Progress file (default: one per parameter set under the run directory).", dir_okay=False, callback=cli_options.output_file)] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Ignore a saved checkpoint and replay the whole range again.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
 ) -> None:

@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from typer.exceptions import TyperException
 
-from bankguard import __version__
+from bankguard import __version__, cli_options
 from bankguard.backtest.replay_cli import replay
 from bankguard.backtest.cli import backtest
 from bankguard.dashboards.cli import app as dashboards_app
 from bankguard.models.cli import app as models_app
 from bankguard.models.cli import train as models_train
+from bankguard.cli_errors import run
 from bankguard.errors import BankguardError
+from bankguard.output_files import write_text_atomic
 from bankguard.scenarios import parse_scenarios
 from bankguard.settings import Settings, get_settings
 
@@ -63,6 +63,8 @@ def _options(version: Annotated[bool, typer.Option("--version", callback=_print_
     pass
 
 console = Console(stderr=True)
+TIMEZONE_HELP = "Time zone of datetimes without an offset (IANA name); times with an offset or Z keep theirs."
+ENCODING_HELP = "Text encoding of the file: auto (UTF-8, UTF-8 with BOM, else GB18030, which covers GBK) or a codec name."
 
 
 def _settings(**overrides: object) -> Settings:
@@ -87,7 +89,7 @@ def _stop_flag() -> threading.Event:
 
 @app.command()
 def broker(
-    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.", callback=cli_options.listen_host)] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.", min=1, max=65535)] = None,
 ) -> None:
     """Run the embedded Kafka-compatible broker (Tansu) and create the topics."""
@@ -122,16 +124,16 @@ def topics() -> None:
 @app.command()
 def produce(
     scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
-    rate: Annotated[float, typer.Option(help="Events per second of event time, all scenarios together.", min=0.001)] = 200.0,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many wall-clock seconds.", min=0)] = None,
+    rate: Annotated[float, typer.Option(help="Events per second of event time, all scenarios together.", min=0.001, callback=cli_options.finite)] = 200.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many wall-clock seconds.", min=0, callback=cli_options.finite)] = None,
     count: Annotated[int | None, typer.Option(help="Stop after about this many events.", min=1)] = None,
-    days: Annotated[float | None, typer.Option(help="Stop after this much event time, in days (a day holds rate x 86,400 events).", min=0.0001)] = None,
+    days: Annotated[float | None, typer.Option(help="Stop after this much event time, in days (a day holds rate x 86,400 events).", min=0.0001, max=36_500, callback=cli_options.finite)] = None,
     start: Annotated[str | None, typer.Option(help="Event time of the first event, ISO 8601 (default: now).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed: same seed, same events.")] = None,
-    speed: Annotated[float | None, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible; default 1, or 0 with --out).", min=0)] = None,
+    speed: Annotated[float | None, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible; default 1, or 0 with --out).", min=0, callback=cli_options.finite)] = None,
     entities: Annotated[int | None, typer.Option(help="Entities (customers, cards, hosts...) per scenario (default: BANKGUARD_PRODUCER__ENTITIES_PER_SCENARIO).", min=10)] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the events to this file (.parquet or .jsonl) instead of Kafka; truth goes beside it as <name>.truth.<ext>.", dir_okay=False)] = None,
-    report: Annotated[Path | None, typer.Option(help="Write the run's counts as JSON here.", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the events to this file (.parquet or .jsonl) instead of Kafka; truth goes beside it as <name>.truth.<ext>.", dir_okay=False, callback=cli_options.output_file)] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the run's counts as JSON here.", dir_okay=False, callback=cli_options.output_file)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
 ) -> None:
@@ -146,9 +148,10 @@ def produce(
     if seed is None:
         seed = int.from_bytes(os.urandom(3), "big")
     settings = _settings(producer__entities_per_scenario=entities)
+    from bankguard.time_zones import check_time_range
     from bankguard.topic_range import iso_ms, parse_time
 
-    start_ms = None if start is None else parse_time(start, "--start")
+    start_ms = None if start is None else check_time_range(parse_time(start, "--start"), f"--start {start!r}")
     speed = speed if speed is not None else (0.0 if out is not None else 1.0)
     publisher = ScenarioPublisher(settings, keys, rate=rate, seed=seed, speed=speed, start_ms=start_ms, out=out)
     if metrics_port is not None:
@@ -164,8 +167,7 @@ def produce(
                                span_ms=None if days is None else int(days * 86_400_000), on_progress=display.update)
     summary = result.as_dict()
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(summary, indent=2))
+        write_text_atomic(report, json.dumps(summary, indent=2))
     problem = result.delivery_problem()
     if problem is not None:
         raise BankguardError(problem)
@@ -180,14 +182,16 @@ def produce(
 def ingest_statements(
     file: Annotated[Path, typer.Argument(help="Statement CSV (txId, datetime, txAmount, txDirection, txSummary, txCounterparty).")],
     account: Annotated[str | None, typer.Option(help="Account id when the file has no account column (default: file name).")] = None,
-    currency: Annotated[str, typer.Option(help="ISO currency of the amounts.")] = "CNY",
-    timezone: Annotated[str, typer.Option(help="Time zone of the datetime column.")] = "Asia/Shanghai",
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency of the amounts.", callback=cli_options.currency)] = "CNY",
+    timezone: Annotated[str, typer.Option(help=TIMEZONE_HELP, callback=cli_options.time_zone)] = "Asia/Shanghai",
+    encoding: Annotated[str, typer.Option(help=ENCODING_HELP, callback=cli_options.encoding)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Publish a bank statement as aml_kyc events; bad rows are reported, good rows still go."""
     from bankguard.producers.statement_ingest import ingest_statement
 
-    result = ingest_statement(_settings(), file, account=account, currency=currency, timezone=timezone)
+    result = ingest_statement(_settings(), file, account=account, currency=currency, timezone=timezone,
+                              encoding=encoding)
     if as_json:
         typer.echo(json.dumps({
             "topic": result.topic, "published": result.published, "failed": result.failed,
@@ -207,19 +211,21 @@ def statements_scan(
     file: Annotated[Path, typer.Argument(help="Statement CSV (txId, datetime, txAmount, txDirection, txSummary, txCounterparty).")],
     config: Annotated[Path | None, typer.Option(help="Rules YAML (default: the built-in configuration).")] = None,
     account: Annotated[str | None, typer.Option(help="Account id when the file has no account column (default: file name).")] = None,
-    timezone: Annotated[str, typer.Option(help="Time zone of the datetime column.")] = "Asia/Shanghai",
+    timezone: Annotated[str, typer.Option(help=TIMEZONE_HELP, callback=cli_options.time_zone)] = "Asia/Shanghai",
+    encoding: Annotated[str, typer.Option(help=ENCODING_HELP, callback=cli_options.encoding)] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print anomalies, rejected rows and a summary as JSON.")] = False,
 ) -> None:
     """Find the anomalies in a statement with the stream's rules (large amount, keywords, context)."""
     from bankguard.rules.config import load_rules
     from bankguard.statement_scan import scan_statement
-    from bankguard.statement_report import print_scan
+    from bankguard.statement_report import print_rejection_summary, print_scan
 
-    result = scan_statement(file, load_rules(config), account=account, timezone=timezone)
+    result = scan_statement(file, load_rules(config), account=account, timezone=timezone, encoding=encoding)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
     else:
         print_scan(result)
+    print_rejection_summary(result, console)
 
 
 @rules_app.command("check")
@@ -241,7 +247,7 @@ def rules_publish(file: Annotated[Path, typer.Argument(help="Rules YAML.")]) -> 
 
 @rules_app.command("keygen")
 def rules_keygen(
-    out: Annotated[Path, typer.Option(help="Directory for NAME.pem (private) and NAME.pub.")] = Path("."),
+    out: Annotated[Path, typer.Option(help="Directory for NAME.pem (private) and NAME.pub.", callback=cli_options.output_dir)] = Path("."),
     name: Annotated[str, typer.Option(help="Key holder; workers name the signer after the .pub file.")] = "rules-signing",
 ) -> None:
     """Create an Ed25519 key pair for signing rules configurations."""
@@ -255,7 +261,7 @@ def rules_keygen(
 @app.command()
 def worker(
     web_port: Annotated[int | None, typer.Option(help="Web/metrics port (one per worker).", min=1, max=65535)] = None,
-    loglevel: Annotated[str, typer.Option(help="Faust log level.")] = "warning",
+    loglevel: Annotated[str, typer.Option(help="Faust log level.", callback=cli_options.log_level)] = "warning",
 ) -> None:
     """Run a Faust scoring worker (serves /metrics on its web port)."""
     from bankguard.stream_agents.worker import run_worker
@@ -265,9 +271,9 @@ def worker(
 
 @app.command()
 def up(
-    duration: Annotated[float | None, typer.Option(help="Run headless this many seconds, then drain and stop.", min=1)] = None,
-    summary: Annotated[Path | None, typer.Option(help="Write the run summary JSON here (with --duration).", dir_okay=False)] = None,
-    rate: Annotated[float, typer.Option(help="Events per second, all scenarios together.", min=0.001)] = 450.0,
+    duration: Annotated[float | None, typer.Option(help="Run headless this many seconds, then drain and stop.", min=1, callback=cli_options.finite)] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write the run summary JSON here (with --duration).", dir_okay=False, callback=cli_options.output_file)] = None,
+    rate: Annotated[float, typer.Option(help="Events per second, all scenarios together.", min=0.001, callback=cli_options.finite)] = 450.0,
     workers: Annotated[int, typer.Option(help="Number of worker processes.", min=1, max=8)] = 1,
     seed: Annotated[int | None, typer.Option(help="Producer seed.")] = None,
 ) -> None:
@@ -276,12 +282,14 @@ def up(
 
     if summary is not None and duration is None:
         raise BankguardError("--summary needs --duration (the summary is written when the run ends)")
-    Stack(_settings(), rate=rate, workers=workers, seed=seed).run(duration_s=duration, summary_path=summary)
+    settings = _settings()
+    check_run_dir(settings.run_dir)
+    Stack(settings, rate=rate, workers=workers, seed=seed).run(duration_s=duration, summary_path=summary)
 
 
 @schemas_app.command("export")
 def schemas_export(
-    directory: Annotated[Path, typer.Argument(help="Where to write <scenario>.v1.json.", file_okay=False)] = Path(__file__).parent / "schemas",
+    directory: Annotated[Path, typer.Argument(help="Where to write <scenario>.v1.json.", file_okay=False, callback=cli_options.output_dir)] = Path(__file__).parent / "schemas",
 ) -> None:
     """Write the JSON Schema of every scenario event (the committed contract)."""
     from bankguard.schema_files import write_schemas
@@ -290,23 +298,17 @@ def schemas_export(
         console.print(str(path))
 
 
-def main() -> None:
-    """Entry point: run the CLI, turning user errors into one line and exit code 2 or 1."""
+def check_run_dir(path: Path) -> Path:
+    """The run directory (logs, configs, keys), created if missing; one line if unusable."""
     try:
-        result = app(standalone_mode=False)
-    except typer.Abort:
-        sys.exit(130)
-    except TyperException as exc:  # usage errors: unknown option, bad value, missing file
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        print(f"bankguard: {exc.format_message()}{hint}", file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", 2))
-    except BankguardError as exc:
-        print(f"bankguard: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        print(f"bankguard: invalid setting {where}: {first['msg']}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(result if isinstance(result, int) else 0)
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BankguardError(f"run directory {path} (BANKGUARD_RUN_DIR) cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BankguardError(f"run directory {path} (BANKGUARD_RUN_DIR) is not writable")
+    return path
+
+
+def main() -> None:
+    """Entry point: run the CLI; user errors are one line and exit code 2 or 1 (:mod:`bankguard.cli_errors`)."""
+    run(app)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from bankguard.errors import BankguardError
 from bankguard.events import EVENT_MODELS
+from bankguard.output_files import PendingFile
 
 EVENT_SUFFIXES = {".parquet": "parquet", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 ROW_GROUP_ROWS = 100_000
@@ -75,14 +76,17 @@ class RecordFileWriter:
         self.path = path
         self.schema = schema
         self._pending: dict[str, list[dict[str, Any]]] = {}
+        # Written under a temporary name, renamed on close: never a half-written file at `path`.
+        self._file = PendingFile(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             if self.kind == "parquet":
-                self._parquet: pq.ParquetWriter | None = pq.ParquetWriter(path, schema, compression="zstd")
+                self._parquet: pq.ParquetWriter | None = pq.ParquetWriter(self._file.path, schema,
+                                                                          compression="zstd")
             else:
                 self._parquet = None
-                self._lines = path.open("wb")
+                self._lines = self._file.path.open("wb")
         except OSError as exc:
+            self._file.discard()
             raise BankguardError(f"cannot write {path}: {exc.strerror}") from None
 
     def write(self, scenario: str, records: list[dict[str, Any]]) -> None:
@@ -104,9 +108,11 @@ class RecordFileWriter:
             self._parquet.write_table(table)
 
     def close(self) -> None:
+        """Write what is pending and put the file in place."""
         if self._parquet is None:
             self._lines.close()
-            return
-        for scenario in list(self._pending):
-            self._flush(scenario)
-        self._parquet.close()
+        else:
+            for scenario in list(self._pending):
+                self._flush(scenario)
+            self._parquet.close()
+        self._file.commit()

@@ -9,14 +9,17 @@ runs the same code in production.
 from __future__ import annotations
 
 import os
+import re
 
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from bankguard.errors import UsageMistake
 
 
 NULL = "null"  # an unset optional setting, in a variable
@@ -119,8 +122,24 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment; a bad variable is one
+    :class:`UsageMistake` naming it, not a validation dump."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = [str(part) for part in first["loc"]]
+        raise UsageMistake(f"invalid setting {_variable(loc)} ({'.'.join(loc)}): {first['msg']}") from None
+    except SettingsError as exc:  # a nested group that is not JSON, e.g. BANKGUARD_KAFKA='{not json'
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = _variable([field.group(1)]) if field else "in the environment"
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise UsageMistake(f"invalid setting {name}: does not parse (a group is JSON){cause}") from None
+
+
+def _variable(loc: list[str]) -> str:
+    """The environment variable of a settings field path, e.g. ``BANKGUARD_TOPICS__PARTITIONS``."""
+    return "BANKGUARD_" + "__".join(part.upper() for part in loc)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

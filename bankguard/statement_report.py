@@ -27,3 +27,14 @@ def print_scan(result: ScanResult, console: Console | None = None) -> None:
     console.print(f"{s['scanned']} rows scanned in {s['accounts']} account(s), {s['anomalies']} anomalies "
                   f"({', '.join(f'{k}: {v}' for k, v in s['by_severity'].items()) or 'none'}), "
                   f"{s['rejected']} rejected row(s); rules {s['rules_config_version']}")
+
+
+def print_rejection_summary(result: ScanResult, console: Console) -> None:
+    """One line on ``console`` (stderr) when rows were rejected, so a pipe of the report
+    still tells the person at the terminal that rows were left out, and where they are listed."""
+    s = result.summary
+    if not s["rejected"]:
+        return
+    kinds = ", ".join(f"{kind}: {count}" for kind, count in s["rejected_by_reason"].items())
+    console.print(f"{s['file']}: {s['rejected']} of {s['rows']} row(s) rejected ({kinds}); each is listed with its "
+                  "line and reason under 'rejected' in the report", markup=False, soft_wrap=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bankguard.rules import evaluate_frame
 from bankguard.rules.config import RulesConfig
-from bankguard.statements import STATEMENT_SCENARIO, RejectedRow, read_statement, statement_frame
+from bankguard.statements import STATEMENT_SCENARIO, RejectedRow, read_statement, reason_kind, statement_frame
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class ScanResult:
 
 
 def scan_statement(path: Path, config: RulesConfig, *, account: str | None = None,
-                   timezone: str = "Asia/Shanghai") -> ScanResult:
-    statement = read_statement(path, account=account, timezone=timezone)
+                   timezone: str = "Asia/Shanghai", encoding: str = "auto") -> ScanResult:
+    """Score every usable row of the statement; rejected rows are listed with their reasons."""
+    statement = read_statement(path, account=account, timezone=timezone, encoding=encoding)
     frame = statement_frame(statement)
     _, hits = evaluate_frame(frame, STATEMENT_SCENARIO, config)
     tx_ids, accounts = frame["tx_id"].tolist(), frame["entity_id"].tolist()
@@ -49,9 +50,11 @@ def scan_statement(path: Path, config: RulesConfig, *, account: str | None = Non
     ]
     summary = {
         "file": str(path),
+        "encoding": statement.encoding,
         "rows": len(frame) + len(statement.rejected),
         "scanned": len(frame),
         "rejected": len(statement.rejected),
+        "rejected_by_reason": dict(Counter(reason_kind(row.reason) for row in statement.rejected)),
         "accounts": int(frame["entity_id"].nunique()),
         "anomalies": len(anomalies),
         "by_severity": dict(Counter(a["severity"] for a in anomalies)),

@@ -5,7 +5,10 @@ many accounts, salaries, bills, a few large and keyword-bearing movements), then
 in the same process: reading and parsing the CSV alone (the baseline every scan pays),
 and the whole scan (read, features, rules). The ratio says what the rules cost on top.
 
-    python benchmarks/statements.py [--rows 1000000] [--accounts 20000]
+    python benchmarks/statements.py [--rows 1000000] [--accounts 20000] [--dirty 0.01]
+
+``--dirty F`` makes a share F of the rows messy the way real exports are: times with
+``+08:00`` offsets or ``Z``, repeated txIds, ragged rows; they are read or rejected per row.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ MEMOS = np.array(["工资", "房租", "水电费", "转账", "餐饮", "网购",
 MEMO_WEIGHTS = np.array([0.08, 0.05, 0.1, 0.2, 0.2, 0.2, 0.05, 0.05, 0.05, 0.001, 0.019])
 
 
-def write_statement(path: Path, rows: int, accounts: int, seed: int) -> None:
+def write_statement(path: Path, rows: int, accounts: int, seed: int, dirty: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2026-01-01").value // 1_000_000
     times = start + np.sort(rng.integers(0, 180 * 86_400_000, rows))
@@ -43,7 +46,18 @@ def write_statement(path: Path, rows: int, accounts: int, seed: int) -> None:
         "txSummary": rng.choice(MEMOS, rows, p=MEMO_WEIGHTS / MEMO_WEIGHTS.sum()),
         "txCounterparty": np.char.add("CP-", rng.integers(0, 5_000, rows).astype(str)),
     })
-    frame.to_csv(path, index=False)
+    messy = np.flatnonzero(rng.random(rows) < dirty)
+    offsets, repeats, ragged = np.array_split(rng.permutation(messy), 3)
+    utc = pd.to_datetime(times[offsets] - 8 * 3_600_000, unit="ms")
+    frame.loc[offsets, "datetime"] = np.where(rng.random(len(offsets)) < 0.5,
+                                              utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                              frame.loc[offsets, "datetime"].to_numpy() + "+08:00")
+    for column in ("account", "txId"):  # the same transaction of the same account, twice
+        frame.loc[repeats, column] = frame.loc[np.maximum(repeats - 1, 0), column].to_numpy()
+    lines = frame.to_csv(index=False).split("\n")
+    for row in ragged.tolist():  # one field too many
+        lines[row + 1] += ",extra"
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def timed(action) -> tuple[float, object]:
@@ -57,17 +71,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dirty", type=float, default=0.0, help="Share of messy rows (offsets, repeats, ragged).")
     args = parser.parse_args()
     config = load_rules()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "statement.csv"
-        write_statement(path, args.rows, args.accounts, args.seed)
+        write_statement(path, args.rows, args.accounts, args.seed, args.dirty)
         read_s, _ = timed(lambda: read_statement(path))
         scan_s, result = timed(lambda: scan_statement(path, config))
     print(json.dumps({
         "benchmark": "statement_scan",
         "rows": args.rows,
         "accounts": args.accounts,
+        "dirty": args.dirty,
+        "rejected": result.summary["rejected_by_reason"],
         "anomalies": result.summary["anomalies"],
         "read_seconds": round(read_s, 2),
         "scan_seconds": round(scan_s, 2),

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bankguard import cli_options
+
 app = typer.Typer(help="Grafana dashboards as code.", no_args_is_help=True)
 console = Console(stderr=True)
 
@@ -26,7 +28,7 @@ def _default_dir() -> Path:
 @app.command()
 def build(
     out: Annotated[Path | None, typer.Option(help="Where to write <uid>.json (default: the committed dashboards/grafana/json).",
-                                             file_okay=False)] = None,
+                                             file_okay=False, callback=cli_options.output_dir)] = None,
 ) -> None:
     """Render every dashboard to JSON (deterministic: commit the result)."""
     from bankguard.dashboards.grafana.build import build_all

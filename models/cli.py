@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bankguard import cli_options
 from bankguard.errors import BankguardError
 from bankguard.scenarios import parse_scenarios
 
@@ -61,7 +62,7 @@ def _recorded_scenarios(events: Path) -> list[str]:
 def train(
     scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
     out: Annotated[Path | None, typer.Option(help="Registry directory to write (default: $BANKGUARD_RUN_DIR/models).",
-                                             file_okay=False)] = None,
+                                             file_okay=False, callback=cli_options.output_dir)] = None,
     quick: Annotated[bool, typer.Option(help="Small data and models: a first start in under a minute.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the generated data and of every model.")] = 7,
     k: Annotated[int, typer.Option(help="Daily CP@k: cases an investigations team takes per day.", min=1)] = 10,

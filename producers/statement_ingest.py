@@ -41,8 +41,9 @@ def ingest_statement(
     currency: str = "CNY",
     country: str = "CN",
     timezone: str = "Asia/Shanghai",
+    encoding: str = "auto",
 ) -> IngestReport:
-    statement = read_statement(path, account=account, timezone=timezone)
+    statement = read_statement(path, account=account, timezone=timezone, encoding=encoding)
     frame = statement_frame(statement, currency=currency, country=country)
     topic = Topics(settings.topics.prefix).scenario(STATEMENT_SCENARIO)
     failures: list[str] = []

@@ -14,12 +14,17 @@ import asyncio
 import time
 from functools import partial
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from faust.exceptions import ProducerSendError
 
 from bankguard.kafka import produce, producer_config
 from bankguard.settings import Settings
+from bankguard.stream_agents.dead_letters import DeadLetter, truncated_copy
 from bankguard.stream_agents.state import StateStore
+from bankguard.topics import Topics
+
+RECORD_MAX_BYTES = 1_000_000  # librdkafka's message.max.bytes, unless the settings raise it
+RECORD_OVERHEAD_BYTES = 1_024  # what a record adds to its key, value and headers, at most
 
 MAX_PENDING = 50_000  # unacknowledged records at which the worker stops taking batches (librdkafka holds 100,000)
 ROOM_POLL_S = 0.05  # how often a full sink is checked for room
@@ -44,9 +49,13 @@ class BatchSink:
     """
 
     def __init__(self, settings: Settings, *, max_pending: int = MAX_PENDING) -> None:
-        self.producer = Producer(producer_config(settings, **{"linger.ms": 2, "message.timeout.ms": 0}))
+        config = producer_config(settings, **{"linger.ms": 2, "message.timeout.ms": 0})
+        self.producer = Producer(config)
         self.max_pending = max_pending
         self.acknowledged = 0  # delivery reports served, successful or not: progress, for the stall watch
+        self.dlq = Topics(settings.topics.prefix).dlq
+        self.max_bytes = int(config.get("message.max.bytes", RECORD_MAX_BYTES)) - RECORD_OVERHEAD_BYTES
+        self.refused = 0  # records too large to send, replaced by a truncated copy in the DLQ
         self._sent = 0  # sequence number of the next record
         self._unacknowledged: set[int] = set()
         self._errors: list[str] = []
@@ -64,10 +73,37 @@ class BatchSink:
 
     def send(self, topic: str, key: bytes | None, value: bytes, *, partition: int | None = None,
              headers: dict[str, bytes] | None = None) -> None:
+        """Send a record, to be acknowledged before the next :meth:`flush` returns.
+
+        A record too large for the producer is refused before it is registered (a commit would
+        wait for it forever) and a truncated copy goes to the DLQ in its place.
+        """
+        size = len(value) + len(key or b"") + sum(len(name) + len(v) for name, v in (headers or {}).items())
+        if size > self.max_bytes:
+            self._refuse(topic, key, value, partition, headers)
+            return
         seq, self._sent = self._sent, self._sent + 1
-        self._unacknowledged.add(seq)
-        produce(self.producer, topic, value, key, partition=partition, headers=headers,
-                on_delivery=partial(self._delivered, seq))
+        self._unacknowledged.add(seq)  # before produce: a delivery report may come from another thread
+        try:
+            produce(self.producer, topic, value, key, partition=partition, headers=headers,
+                    on_delivery=partial(self._delivered, seq))
+        except KafkaException as exc:
+            self._unacknowledged.discard(seq)
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            self._refuse(topic, key, value, partition, headers)
+
+    def _refuse(self, topic: str, key: bytes | None, value: bytes, partition: int | None,
+                headers: dict[str, bytes] | None) -> None:
+        """The DLQ's truncated copy of a record too large to send (a dead letter keeps its
+        own headers; any other record is described as an oversized output)."""
+        self.refused += 1
+        if topic != self.dlq or not headers:
+            size = len(value) + len(key or b"")
+            headers = (headers or {}) | DeadLetter("oversized", f"a {size:,}-byte record for {topic}", topic,
+                                                   -1 if partition is None else partition, -1, None).headers()
+        key, value, headers = truncated_copy(key, value, headers)
+        self.send(self.dlq, key, value, headers=headers)
 
     def poll(self) -> None:
         """Serve delivery reports without waiting (a failure surfaces at the next flush)."""

@@ -40,6 +40,12 @@ class StateStore:
         self._touched[key] = partition
         return state
 
+    def restore(self, key: bytes, value: bytes | None, partition: int) -> None:
+        """Put back a state as it was serialized (``None``: the entity had none), undoing the
+        updates of events whose scoring failed."""
+        self._live[key] = EntityState.decode(value) if value else EntityState()
+        self._touched[key] = partition
+
     def end_batch(self) -> None:
         """Serialize every entity the batch touched (into the local table too); the newest
         version of each waits for :meth:`take_unwritten`. Done per batch, so the cost follows
