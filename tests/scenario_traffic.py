@@ -118,12 +118,15 @@ def assert_events_valid(scenario: str, rows: list[Emitted]) -> None:
 
 TRAFFIC_START_MS = 1_790_000_000_000
 TRAFFIC_HOUR_MS = 3_600_000
+# Hours and events per hour of each scenario's scored run: two days, or long enough for the
+# rules that wait for weeks of an entity's habit (loan stacking: 14 days) to fire.
+TRAFFIC_SHAPE = {"enterprise_loan": (40 * 24, 40)}
 Key = tuple[str, str, str]  # (event id, rule id, severity)
 
 
 @dataclass(frozen=True)
 class ScoredTraffic:
-    """Two days of a scenario's seeded traffic, scored by the batch engine and the stream scorer."""
+    """A scenario's seeded traffic (``TRAFFIC_SHAPE``), scored by the batch engine and the stream scorer."""
 
     rows: list[Emitted]
     frame: pd.DataFrame
@@ -138,7 +141,8 @@ def scored_traffic(scenario: str) -> ScoredTraffic:
     """Computed once per session and scenario: several test files read the same run."""
     config = load_rules()
     generator = generator_class(scenario)(seed=17, n_entities=300)
-    rows = generate_periods(generator, TRAFFIC_START_MS, TRAFFIC_HOUR_MS, 48, 400)
+    hours, per_hour = TRAFFIC_SHAPE.get(scenario, (48, 400))
+    rows = generate_periods(generator, TRAFFIC_START_MS, TRAFFIC_HOUR_MS, hours, per_hour)
     frame = pd.DataFrame([row.event for row in rows])
     frame["t_ms"] = [row.timestamp_ms for row in rows]
     _, hits = evaluate_frame(frame, scenario, config)
