@@ -23,7 +23,7 @@ import pyarrow.json as pj
 
 from bankguard.errors import BankguardError
 from bankguard.event_files import epoch_ms_column, file_format, json_event_schema
-from bankguard.events import EVENT_MODELS, InvalidEvent, decode_event
+from bankguard.events import InvalidEvent, decode_event
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings
 from bankguard.topic_range import TimeRange, position_of, read_range
@@ -73,7 +73,7 @@ def _read_parquet(path: Path, window: TimeRange | None, scenarios: Sequence[str]
         raise BankguardError(f"{path}: the events lack the field(s) {', '.join(absent)}")
     out = EventFrames({})
     for scenario in scenarios:
-        wanted = [name for name in [*EVENT_MODELS[scenario].model_fields, "t_ms"] if name in present]
+        wanted = [name for name in [*SCENARIOS[scenario].event.model_fields, "t_ms"] if name in present]
         condition = ds.field("scenario") == scenario
         if window is not None and "t_ms" in present:
             condition &= (ds.field("t_ms") >= window.start_ms) & (ds.field("t_ms") < window.end_ms)

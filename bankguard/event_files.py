@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bankguard.errors import BankguardError
-from bankguard.events import EVENT_MODELS
 from bankguard.output_files import PendingFile
+from bankguard.scenarios import SCENARIOS
 
 EVENT_SUFFIXES = {".parquet": "parquet", ".jsonl": "json", ".ndjson": "json", ".json": "json"}
 ROW_GROUP_ROWS = 100_000
@@ -35,8 +35,8 @@ def event_schema() -> pa.Schema:
     """The union of every scenario's fields, typed from the event models' JSON Schemas,
     plus ``t_ms`` (epoch ms of ``event_time``), which Parquet files store for range filters."""
     types: dict[str, pa.DataType] = {}
-    for model in EVENT_MODELS.values():
-        for name, spec in model.model_json_schema()["properties"].items():
+    for unit in SCENARIOS.values():
+        for name, spec in unit.event.model_json_schema()["properties"].items():
             kinds = [option.get("type") for option in spec.get("anyOf", [spec])]
             kind = next((k for k in kinds if k in _JSON_TYPES), "string")
             types.setdefault(name, _JSON_TYPES[kind])

@@ -1,9 +1,10 @@
 """Versioned event schemas, shared by the producers and the stream agents.
 
-Every event on ``<prefix>.tx.<scenario>`` is one JSON object of the scenario's model
-below, keyed by ``entity_id``. The committed JSON Schemas in ``bankguard/schemas/``
-are generated from these models (``bankguard schemas export``) and a test keeps
-them in sync, so non-Python consumers can validate the same contract.
+Every event on ``<prefix>.tx.<scenario>`` is one JSON object of the scenario's model,
+keyed by ``entity_id``; each model lives in its scenario unit (``bankguard/scenarios``),
+built on the base and field types below. The committed JSON Schemas in
+``bankguard/schemas/`` are generated from these models (``bankguard schemas export``) and
+a test keeps them in sync, so non-Python consumers can validate the same contract.
 
 Common fields: ``amount``, ``currency``, ``memo`` and ``counterparty`` are shared so
 the amount and keyword rules read every scenario the same way; a scenario that has
@@ -64,136 +65,14 @@ class EventBase(BaseModel):
     counterparty: Annotated[str, Field(max_length=128)] | None = None
 
 
-class EnterpriseLoanEvent(EventBase):
-    """A corporate loan application (entity: company)."""
+@cache
+def event_model(scenario: str) -> type[EventBase]:
+    """The model of a scenario's events, from the registry (whose units define them on the
+    base types above); looked up on first use, since the units import this module."""
+    from bankguard.scenarios import SCENARIOS
 
-    scenario: Literal["enterprise_loan"] = "enterprise_loan"
-    amount: PositiveMoney
-    currency: Currency
-    industry_type: Literal["tech", "finance", "retail", "manufacturing"]
-    credit_score: Annotated[int, Field(ge=300, le=850)]
-    debt_ratio: Annotated[float, Field(ge=0, le=10)]
-    annual_revenue: PositiveMoney
-    collateral_value: Annotated[float, Field(ge=0)]
-    branch_id: Id
+    return SCENARIOS[scenario].event
 
-
-class CreditCardEvent(EventBase):
-    """A card authorisation (entity: card); counterparty is the merchant."""
-
-    scenario: Literal["credit_card"] = "credit_card"
-    amount: PositiveMoney
-    currency: Currency
-    transaction_type: Literal["purchase", "cash_advance", "balance_transfer"]
-    device_type: Literal["mobile", "desktop", "tablet"]
-    device_id: Id
-    merchant_category: Annotated[str, Field(pattern=r"^\d{4}$")]
-    country: Country
-    ip_address: str
-
-
-class ForexTradingEvent(EventBase):
-    """An FX trade (entity: trader); amount is the notional in the base currency."""
-
-    scenario: Literal["forex_trading"] = "forex_trading"
-    amount: PositiveMoney
-    currency: Currency
-    currency_pair: Literal["USD/EUR", "USD/JPY", "GBP/USD"]
-    side: Literal["buy", "sell"]
-    price: PositiveMoney
-    volatility: Annotated[float, Field(ge=0, le=5)]
-    desk: Id
-
-
-class WealthProductEvent(EventBase):
-    """A wealth product sale (entity: customer); counterparty is the advisor."""
-
-    scenario: Literal["wealth_product"] = "wealth_product"
-    amount: PositiveMoney
-    currency: Currency
-    product_type: Literal["stock", "bond", "fund", "crypto"]
-    product_risk_level: Annotated[int, Field(ge=1, le=5)]
-    investor_age: Annotated[int, Field(ge=18, le=110)]
-    risk_tolerance: Literal["conservative", "balanced", "aggressive"]
-    channel: Literal["branch", "online", "advisor"]
-
-
-class AtmNetbankEvent(EventBase):
-    """A login, withdrawal or transfer (entity: account); counterparty is the beneficiary."""
-
-    scenario: Literal["atm_netbank"] = "atm_netbank"
-    access_method: Literal["ATM", "Netbank", "MobileApp"]
-    device_type: Literal["atm", "mobile", "desktop", "tablet"]
-    device_id: Id
-    ip_address: str
-    country: Country
-    action: Literal["login", "withdrawal", "transfer", "balance_inquiry"]
-    login_attempts: Annotated[int, Field(ge=1, le=100)]
-    success: bool
-
-
-class InterbankDerivativesEvent(EventBase):
-    """An interbank loan or derivative deal (entity: counterparty bank)."""
-
-    scenario: Literal["interbank_derivatives"] = "interbank_derivatives"
-    amount: PositiveMoney
-    currency: Currency
-    derivative_type: Literal["swap", "option", "future", "loan"]
-    interest_rate: Annotated[float, Field(ge=-5, le=50)]
-    tenor_days: Annotated[int, Field(ge=1, le=18_250)]
-    direction: Literal["pay", "receive"]
-    desk: Id
-
-
-class AmlKycEvent(EventBase):
-    """A payment seen by transaction monitoring (entity: customer)."""
-
-    scenario: Literal["aml_kyc"] = "aml_kyc"
-    amount: Money
-    currency: Currency
-    direction: Literal["in", "out"]
-    channel: Literal["wire", "cash", "card", "internal", "statement"]
-    source_country: Country
-    destination_country: Country
-    pep: bool
-
-
-class InsuranceClaimsEvent(EventBase):
-    """An insurance claim (entity: policy); counterparty is the provider or repair shop."""
-
-    scenario: Literal["insurance_claims"] = "insurance_claims"
-    amount: PositiveMoney
-    currency: Currency
-    claim_type: Literal["health", "auto", "property", "life"]
-    policy_start: Day
-    prior_claims: Annotated[int, Field(ge=0, le=100)]
-
-
-class CyberSecurityEvent(EventBase):
-    """A security detection (entity: host); counterparty is the remote address."""
-
-    scenario: Literal["cyber_security"] = "cyber_security"
-    threat_type: Literal["phishing", "malware", "ddos", "insider"]
-    systems_affected: Annotated[int, Field(ge=1, le=10_000)]
-    severity_score: Annotated[float, Field(ge=0, le=10)]
-    bytes_out: Annotated[int, Field(ge=0)]
-    detector: Literal["ids", "edr", "email_gateway", "dlp", "waf"]
-
-
-EVENT_MODELS: dict[str, type[EventBase]] = {
-    model.model_fields["scenario"].default: model
-    for model in (
-        EnterpriseLoanEvent,
-        CreditCardEvent,
-        ForexTradingEvent,
-        WealthProductEvent,
-        AtmNetbankEvent,
-        InterbankDerivativesEvent,
-        AmlKycEvent,
-        InsuranceClaimsEvent,
-        CyberSecurityEvent,
-    )
-}
 
 class InvalidEvent(ValueError):
     """An event refused by :func:`decode_event`; ``reason`` is one of :data:`REASONS`."""
@@ -237,7 +116,7 @@ def decode_event(scenario: str, raw: bytes) -> ParsedEvent:
     declared = fields.get("scenario", scenario)
     if declared != scenario:
         raise InvalidEvent("wrong_scenario", f"scenario {str(declared)[:64]!r} on a {scenario} topic")
-    model = EVENT_MODELS[scenario]
+    model = event_model(scenario)
     try:
         event = model.model_validate(fields)
     except ValidationError as exc:
@@ -315,14 +194,6 @@ def _date_fields(model: type[EventBase]) -> tuple[str, ...]:
         return any(dated(arg) for arg in get_args(annotation))  # an optional date
 
     return tuple(name for name, info in model.model_fields.items() if dated(info.annotation))
-
-
-def json_schema(scenario: str) -> dict:
-    """The JSON Schema document committed for a scenario."""
-    schema = EVENT_MODELS[scenario].model_json_schema()
-    schema["$id"] = f"https://bankguard.dev/schemas/events/{scenario}.v{SCHEMA_VERSION}.json"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

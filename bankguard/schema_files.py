@@ -1,4 +1,4 @@
-"""The committed JSON Schema files, generated from the event models."""
+"""The committed JSON Schema files, generated from the event models of the scenario registry."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from bankguard.alerts import ALERT_SCHEMA_VERSION, Alert
-from bankguard.events import EVENT_MODELS, SCHEMA_VERSION, json_schema
+from bankguard.events import SCHEMA_VERSION
 from bankguard.outcomes import OUTCOME_SCHEMA_PATH, render_outcome_schema
+from bankguard.scenarios import SCENARIOS
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -17,7 +18,7 @@ def schema_path(scenario: str, directory: Path = SCHEMA_DIR) -> Path:
 
 
 def render_schema(scenario: str) -> str:
-    return json.dumps(json_schema(scenario), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return json.dumps(SCENARIOS[scenario].json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 ALERT_SCHEMA_PATH = SCHEMA_DIR / f"alert.v{ALERT_SCHEMA_VERSION}.json"
@@ -34,7 +35,7 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     """Write every event schema, the alert and the outcome schema; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for scenario in EVENT_MODELS:
+    for scenario in SCENARIOS:
         path = schema_path(scenario, directory)
         path.write_text(render_schema(scenario))
         written.append(path)

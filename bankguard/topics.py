@@ -15,7 +15,7 @@ class Topics:
 
     def scenario(self, scenario: str) -> str:
         """Input events of one scenario, keyed by entity id."""
-        return f"{self.prefix}.tx.{scenario}"
+        return f"{self.prefix}.{SCENARIOS[scenario].topic}"
 
     @property
     def scenario_topics(self) -> dict[str, str]:
@@ -72,7 +72,7 @@ class Topics:
 
     def scenario_of(self, topic: str) -> str:
         """Inverse of :meth:`scenario`; raises ``KeyError`` for a foreign topic."""
-        head = f"{self.prefix}.tx."
-        if not topic.startswith(head) or topic[len(head):] not in SCENARIOS:
-            raise KeyError(topic)
-        return topic[len(head):]
+        for key in SCENARIOS:
+            if topic == self.scenario(key):
+                return key
+        raise KeyError(topic)

@@ -24,14 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
-from bankguard.events import EVENT_MODELS
 from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, WindowFeature, Where
-from bankguard.scenarios import SCENARIOS
 
 FEATURE_VERSION = 2  # bump when a transform in this module changes meaning
 FIVE_MIN = 5 * MINUTE_MS
@@ -78,6 +78,7 @@ class ScenarioFeatures:
     derive: Derive | None = field(default=None, compare=False, repr=False)
     amount: bool = True  # the scenario has money amounts
     counterparty: str | None = "counterparty"  # field whose known fraud rate is a feature
+    derive_fields: tuple[str, ...] = ()  # event fields ``derive`` reads
 
     @property
     def columns(self) -> list[str]:
@@ -95,12 +96,12 @@ class ScenarioFeatures:
         """Event fields the matrix reads directly (besides the window features)."""
         fields = ["amount", "t_ms"] if self.amount else ["t_ms"]
         fields += [spec.field for spec in self.numeric] + [cat.field for cat in self.categorical]
-        return list(dict.fromkeys(fields + list(_DERIVED_FIELDS.get(self.scenario, ()))))
+        return list(dict.fromkeys(fields + list(self.derive_fields)))
 
 
-def _enum(scenario: str, name: str) -> tuple[str, ...]:
-    """The allowed values of a Literal field of the scenario's event schema (its vocabulary)."""
-    annotation = EVENT_MODELS[scenario].model_fields[name].annotation
+def vocabulary(event: type[BaseModel], name: str) -> tuple[str, ...]:
+    """The allowed values of a Literal field of a scenario's event model (its vocabulary)."""
+    annotation = event.model_fields[name].annotation
     return tuple(str(value) for value in get_args(annotation))
 
 
@@ -140,15 +141,17 @@ def _generic_names(spec: ScenarioFeatures) -> tuple[str, ...]:
     return tuple(names)
 
 
-# -- per-scenario declarations ---------------------------------------------------------
+# -- what the scenario units declare their model features with -----------------------
+# Each unit (``bankguard/scenarios/<key>.py``) declares its windows, fields and derived
+# columns with these; the table below reads the declarations from the scenario registry.
 
-def _w(name: str, agg: str, span: tuple[int, int], value: str | None = None,
-       where: tuple[Where, ...] = ()) -> WindowFeature:
-    return WindowFeature(name, agg, span[0], span[1], value=value, where=where)  # type: ignore[arg-type]
+def window(name: str, agg: Literal["count", "sum", "sumsq", "max"], span: tuple[int, int],
+           value: str | None = None, where: tuple[Where, ...] = ()) -> WindowFeature:
+    return WindowFeature(name, agg, span[0], span[1], value=value, where=where)
 
 
 H1, H6, D1, D3, D30, D90 = (FIVE_MIN, 12), (HOUR_MS, 6), (HOUR_MS, 24), (HOUR_MS, 72), (DAY_MS, 30), (DAY_MS, 90)
-M10 = (MINUTE_MS, 10)
+M10, D7 = (MINUTE_MS, 10), (DAY_MS, 7)
 
 
 def _num(columns: Columns, name: str) -> np.ndarray:
@@ -174,246 +177,45 @@ def _log_ratio(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(reference) | np.isnan(value), 0.0, out)
 
 
-def _derive_enterprise_loan(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    amount, revenue = _num(c, "amount"), _num(c, "annual_revenue")
-    collateral, debt, score = _num(c, "collateral_value"), _num(c, "debt_ratio"), _num(c, "credit_score")
-    n = w["m_apps_90d"]
-    return {
-        "request_share_of_revenue": amount / np.maximum(revenue, 1.0),
-        "requested_72h_share_of_revenue": (w["m_requested_72h"] + amount) / np.maximum(revenue, 1.0),
-        "collateral_cover": collateral / np.maximum(amount, 1.0),
-        "unsecured": (collateral <= 0).astype(np.float64),
-        "debt_vs_history": np.nan_to_num(debt - _mean(w["m_debt_sum_90d"], n), nan=0.0),
-        "score_vs_history": np.nan_to_num(score - _mean(w["m_score_sum_90d"], n), nan=0.0) / 100.0,
-        "revenue_vs_history": _log_ratio(revenue, _mean(w["m_revenue_sum_90d"], n)),
-    }
+# Public names for the units' derived columns.
+numbers, texts, mean_of, log_ratio = _num, _text, _mean, _log_ratio
 
 
-def _derive_credit_card(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    amount = _num(c, "amount")
-    return {"small_ticket": (amount < 30).astype(np.float64)}
-
-
-def _derive_atm_netbank(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    amount = np.nan_to_num(_num(c, "amount"), nan=0.0)
-    action = _text(c, "action")
-    withdrawal = (action == "withdrawal").astype(np.float64)
-    return {"atm_cash_1h_with_this": np.log1p(w["m_cash_sum_1h"] + withdrawal * amount),
-            "atm_cash_1d_with_this": np.log1p(w["m_cash_sum_1d"] + withdrawal * amount)}
-
-
-def _derive_cyber_security(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    bytes_out = _num(c, "bytes_out")
-    return {"bytes_vs_30d": _log_ratio(bytes_out, _mean(w["m_bytes_sum_30d"], w["m_cnt_30d"])),
-            "systems_vs_1h_max": np.log1p(_num(c, "systems_affected")) - np.log1p(w["m_systems_max_1h"])}
-
-
-def _derive_forex_trading(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    amount = _num(c, "amount")
-    buy = (_text(c, "side") == "buy").astype(np.float64)
-    recent_mean = _mean(w["m_notional_10m"], w["m_n_10m"])
-    return {
-        "size_vs_10m_mean": np.abs(_log_ratio(amount, recent_mean)),
-        "opposite_side_1h": np.log1p(np.where(buy > 0, w["m_sells_1h"], w["m_buys_1h"])),
-        "same_side_1h": np.log1p(np.where(buy > 0, w["m_buys_1h"], w["m_sells_1h"])),
-    }
-
-
-TOLERANCE_LEVEL = {"conservative": 1.0, "balanced": 3.0, "aggressive": 5.0}
-
-
-def _derive_wealth_product(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    memo = _text(c, "memo")
-    tolerance = np.array([TOLERANCE_LEVEL.get(t, 3.0) for t in _text(c, "risk_tolerance")])
-    age = _num(c, "investor_age")
-    return {
-        "is_switch": np.array([isinstance(m, str) and "switch from" in m for m in memo], dtype=np.float64),
-        "risk_above_tolerance": _num(c, "product_risk_level") - tolerance,
-        "elderly": (age >= 65).astype(np.float64),
-    }
-
-
-def _derive_interbank(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    tenor = _num(c, "tenor_days")
-    return {"log_tenor": np.log1p(tenor),
-            "notional_6h_vs_30d": _log_ratio(w["m_notional_6h"] + np.abs(_num(c, "amount")),
-                                             _mean(w["m_amt_sum_30d"], w["m_amt_n_30d"]))}
-
-
-def _derive_aml_kyc(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    amount = np.abs(_num(c, "amount"))
-    outgoing = (_text(c, "direction") == "out").astype(np.float64)
-    dest, source = _text(c, "destination_country"), _text(c, "source_country")
-    return {
-        "near_threshold": ((amount >= 45_000) & (amount < 50_000)).astype(np.float64),
-        "out_vs_in_24h": outgoing * _log_ratio(w["m_out_sum_24h"] + amount, w["m_in_sum_24h"]),
-        "cross_border": ((dest != "CN") | (source != "CN")).astype(np.float64),
-        "memo_blank": np.array([m is None or m == "" for m in _text(c, "memo")], dtype=np.float64),
-    }
-
-
-def _date_ms(values: np.ndarray) -> np.ndarray:
-    """ISO dates as epoch ms (NaN when absent or unreadable); numpy parses the usual case
-    an order of magnitude faster than pandas, which handles the odd value."""
-    try:
-        parsed = values.astype("datetime64[ms]")
-    except ValueError:
-        parsed = pd.to_datetime(pd.Series(values), errors="coerce").to_numpy("datetime64[ms]")
-    out = parsed.astype(np.int64).astype(np.float64)
-    out[np.isnat(parsed)] = np.nan
-    return out
-
-
-def _derive_insurance(c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    t_ms = _num(c, "t_ms")
-    start_ms = _date_ms(_text(c, "policy_start"))
-    age_days = np.clip((t_ms - start_ms) / DAY_MS, 0, None)
-    prior = _num(c, "prior_claims")
-    return {
-        "log_policy_age_days": np.log1p(np.nan_to_num(age_days, nan=3650.0)),
-        "claims_per_year": prior / np.maximum(np.nan_to_num(age_days, nan=3650.0) / 365.0, 0.25),
-    }
-
-
-_DERIVED_FIELDS = {
-    "enterprise_loan": ("annual_revenue", "collateral_value", "debt_ratio", "credit_score"),
-    "credit_card": (),
-    "atm_netbank": ("action",),
-    "cyber_security": ("bytes_out", "systems_affected"),
-    "forex_trading": ("side",),
-    "wealth_product": ("memo", "risk_tolerance", "investor_age", "product_risk_level"),
-    "interbank_derivatives": ("tenor_days",),
-    "aml_kyc": ("direction", "destination_country", "source_country", "memo"),
-    "insurance_claims": ("policy_start", "prior_claims"),
-}
-
-
-def _spec(scenario: str, extra: tuple[Feature, ...], numeric: tuple[Numeric, ...],
-          categorical: tuple[Categorical, ...], derive: Derive | None, derived: tuple[str, ...],
-          amount: bool = True, counterparty: str | None = "counterparty") -> ScenarioFeatures:
+def declare(scenario: str, extra: tuple[Feature, ...], numeric: tuple[Numeric, ...] = (),
+            categorical: tuple[Categorical, ...] = (), derive: Derive | None = None, derived: tuple[str, ...] = (),
+            derive_fields: tuple[str, ...] = (), amount: bool = True,
+            counterparty: str | None = "counterparty") -> ScenarioFeatures:
+    """A scenario's model features: the activity windows every scenario has, then its own."""
     return ScenarioFeatures(scenario, activity_windows(amount) + extra, numeric, categorical,
-                            derived, derive, amount, counterparty)
+                            derived, derive, amount, counterparty, derive_fields)
 
 
-def _cat(scenario: str, name: str) -> Categorical:
-    return Categorical(name, _enum(scenario, name))
+def categorical(event: type[BaseModel], name: str) -> Categorical:
+    """A Literal field of the event model one-hot encoded over its allowed values."""
+    return Categorical(name, vocabulary(event, name))
 
 
-def _build_specs() -> dict[str, ScenarioFeatures]:
-    specs = [
-        _spec("enterprise_loan",
-              (_w("m_apps_72h", "count", D3), _w("m_requested_72h", "sum", D3, "amount"),
-               SinceLast("m_branch_seen", "branch_id"), SinceLast("m_collateral_seen", "collateral_value"),
-               _w("m_apps_90d", "count", D90), _w("m_debt_sum_90d", "sum", D90, "debt_ratio"),
-               _w("m_score_sum_90d", "sum", D90, "credit_score"),
-               _w("m_revenue_sum_90d", "sum", D90, "annual_revenue")),
-              (Numeric("credit_score"), Numeric("debt_ratio"), Numeric("annual_revenue", "log1p")),
-              (_cat("enterprise_loan", "industry_type"), Categorical("currency", ("CNY", "USD")),
-               Categorical("memo", ("working capital", "equipment purchase", "trade finance",
-                                    "refinancing", "capacity expansion", "bridge loan"))),
-              _derive_enterprise_loan,
-              ("request_share_of_revenue", "requested_72h_share_of_revenue", "collateral_cover",
-               "unsecured", "debt_vs_history", "score_vs_history", "revenue_vs_history")),
-        _spec("credit_card",
-              (SinceLast("m_device_seen", "device_id"), SinceLast("m_country_seen", "country"),
-               SinceLast("m_ip_seen", "ip_address"), SinceLast("m_merchant_seen", "counterparty"),
-               _w("m_small_1h", "count", H1, where=(Where("amount", "<", 30),)),
-               _w("m_cash_adv_1d", "count", D1, where=(Where("transaction_type", "==", "cash_advance"),)),
-               _w("m_cash_adv_30d", "count", D30, where=(Where("transaction_type", "==", "cash_advance"),))),
-              (),
-              (_cat("credit_card", "transaction_type"), _cat("credit_card", "device_type"),
-               Categorical("merchant_category", ("5411", "5812", "5541", "5311", "5912", "4111", "5814",
-                                                 "5999", "5732", "7011", "5944", "5816", "4829", "6011")),
-               Categorical("country", ("CN", "HK", "SG", "US", "JP", "TH", "FR"))),
-              _derive_credit_card, ("small_ticket",)),
-        _spec("forex_trading",
-              (_w("m_buys_1h", "count", H1, where=(Where("side", "==", "buy"),)),
-               _w("m_sells_1h", "count", H1, where=(Where("side", "==", "sell"),)),
-               _w("m_n_10m", "count", M10), _w("m_notional_10m", "sum", M10, "amount"),
-               _w("m_notional_1h", "sum", H1, "amount"), SinceLast("m_counterparty_seen", "counterparty"),
-               SinceLast("m_pair_seen", "currency_pair")),
-              (Numeric("volatility"),),
-              (_cat("forex_trading", "currency_pair"), _cat("forex_trading", "side"),
-               Categorical("desk", ("FX-SPOT-SH", "FX-SPOT-HK", "FX-FWD-SH", "FX-G10-LDN", "FX-EM-SG")),
-               Categorical("memo", ("client flow", "hedge", "spot", "rebalance", "stop loss"))),
-              _derive_forex_trading, ("size_vs_10m_mean", "opposite_side_1h", "same_side_1h")),
-        _spec("wealth_product",
-              (_w("m_advisor_sales_7d", "count", (DAY_MS, 7), where=(Where("channel", "==", "advisor"),)),
-               _w("m_high_risk_30d", "count", D30, where=(Where("product_risk_level", ">=", 4),)),
-               SinceLast("m_advisor_seen", "counterparty")),
-              (Numeric("product_risk_level"), Numeric("investor_age")),
-              (_cat("wealth_product", "product_type"), _cat("wealth_product", "risk_tolerance"),
-               _cat("wealth_product", "channel")),
-              _derive_wealth_product, ("is_switch", "risk_above_tolerance", "elderly")),
-        _spec("atm_netbank",
-              (SinceLast("m_device_seen", "device_id"), SinceLast("m_ip_seen", "ip_address"),
-               SinceLast("m_payee_seen", "counterparty"),
-               _w("m_failed_1h", "count", H1, where=(Where("success", "==", False),)),
-               _w("m_failed_1d", "count", D1, where=(Where("success", "==", False),)),
-               _w("m_withdrawals_1h", "count", H1, where=(Where("action", "==", "withdrawal"),)),
-               _w("m_cash_sum_1h", "sum", H1, "abs_amount", where=(Where("action", "==", "withdrawal"),)),
-               _w("m_cash_sum_1d", "sum", D1, "abs_amount", where=(Where("action", "==", "withdrawal"),)),
-               _w("m_transfer_sum_1d", "sum", D1, "abs_amount", where=(Where("action", "==", "transfer"),))),
-              (Numeric("login_attempts"), Numeric("success", "bool")),
-              (_cat("atm_netbank", "access_method"), _cat("atm_netbank", "device_type"),
-               _cat("atm_netbank", "action"), Categorical("country", ("CN", "HK", "MO", "SG", "JP"))),
-              _derive_atm_netbank, ("atm_cash_1h_with_this", "atm_cash_1d_with_this")),
-        _spec("interbank_derivatives",
-              (_w("m_deals_6h", "count", H6), _w("m_notional_6h", "sum", H6, "amount")),
-              (Numeric("interest_rate"),),
-              (_cat("interbank_derivatives", "derivative_type"), _cat("interbank_derivatives", "direction"),
-               Categorical("currency", ("CNY", "USD")),
-               Categorical("tenor_days", ("1", "7", "14", "30", "90", "180", "365", "730", "1825"))),
-              _derive_interbank, ("log_tenor", "notional_6h_vs_30d"), counterparty=None),
-        _spec("aml_kyc",
-              (_w("m_near_threshold_24h", "count", D1,
-                  where=(Where("amount", ">=", 45_000), Where("amount", "<", 50_000))),
-               _w("m_in_24h", "count", D1, where=(Where("direction", "==", "in"),)),
-               _w("m_in_sum_24h", "sum", D1, "abs_amount", where=(Where("direction", "==", "in"),)),
-               _w("m_out_6h", "count", H6, where=(Where("direction", "==", "out"),)),
-               _w("m_out_sum_24h", "sum", D1, "abs_amount", where=(Where("direction", "==", "out"),)),
-               _w("m_cash_in_24h", "count", D1, where=(Where("channel", "==", "cash"),)),
-               SinceLast("m_counterparty_seen", "counterparty")),
-              (Numeric("pep", "bool"),),
-              (_cat("aml_kyc", "direction"), _cat("aml_kyc", "channel"), Categorical("currency", ("CNY", "USD")),
-               Categorical("destination_country", ("CN", "HK", "US", "SG", "GB", "AU", "JP", "CA", "AE", "VG",
-                                                   "KH", "PA", "KY", "MM", "IR")),
-               Categorical("memo", ("消费", "转账", "水电费", "还款", "理财", "保险", "租金", "货款", "报销", "奖金",
-                                    "学费", "医疗费", "ATM取款", "现金存入", "购房款", "装修款", "年终奖", "工资",
-                                    "投资款", "咨询费", "虚拟货币", "比特币", "USDT充值", "赌资", "博彩"))),
-              _derive_aml_kyc, ("near_threshold", "out_vs_in_24h", "cross_border", "memo_blank")),
-        _spec("insurance_claims",
-              (_w("m_claims_90d", "count", D90), SinceLast("m_provider_seen", "counterparty")),
-              (Numeric("prior_claims"),),
-              (_cat("insurance_claims", "claim_type"),),
-              _derive_insurance, ("log_policy_age_days", "claims_per_year")),
-        _spec("cyber_security",
-              tuple(_w(f"m_{threat}_1h", "count", H1, where=(Where("threat_type", "==", threat),))
-                    for threat in _enum("cyber_security", "threat_type"))
-              + (_w("m_n_10m", "count", M10), _w("m_systems_max_1h", "max", H1, "systems_affected"),
-                 _w("m_severity_max_1h", "max", H1, "severity_score"),
-                 _w("m_bytes_sum_30d", "sum", D30, "bytes_out"),
-                 SinceLast("m_remote_seen", "counterparty")),
-              (Numeric("severity_score"), Numeric("systems_affected", "log1p"), Numeric("bytes_out", "log1p")),
-              (_cat("cyber_security", "threat_type"), _cat("cyber_security", "detector")),
-              _derive_cyber_security, ("bytes_vs_30d", "systems_vs_1h_max"), amount=False),
-    ]
-    out = {spec.scenario: spec for spec in specs}
-    assert set(out) == set(SCENARIOS), "every scenario declares its model features"
-    return out
+@cache
+def _specs() -> dict[str, ScenarioFeatures]:
+    from bankguard.scenarios import SCENARIOS  # the units import this module's building blocks
+
+    return {key: unit.features for key, unit in SCENARIOS.items()}
 
 
-SPECS: dict[str, ScenarioFeatures] = _build_specs()
+def __getattr__(name: str) -> dict[str, ScenarioFeatures]:
+    if name == "SPECS":  # every scenario's declaration, read from the registry on first use
+        return _specs()
+    raise AttributeError(name)
 
 
 def scenario_features(scenario: str) -> ScenarioFeatures:
     """The model feature declaration of a scenario."""
-    return SPECS[scenario]
+    return _specs()[scenario]
 
 
 def window_features(scenario: str) -> tuple[Feature, ...]:
     """The feature tuple the stream worker adds to the entity state of ``scenario``."""
-    return SPECS[scenario].windows
+    return _specs()[scenario].windows
 
 
 # -- the matrix --------------------------------------------------------------------------
@@ -561,7 +363,7 @@ def _plain(value: Any) -> Any:
 
 def feature_signature(scenario: str) -> dict[str, Any]:
     """What defines the model input of a scenario: stored in manifests, compared on load."""
-    spec = SPECS[scenario]
+    spec = _specs()[scenario]
     windows = [{"kind": type(f).__name__, **_plain(asdict(f))} for f in spec.windows]
     return {
         "feature_version": FEATURE_VERSION,

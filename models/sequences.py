@@ -14,6 +14,7 @@ import base64
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -82,48 +83,29 @@ def _flag(field: str, test: Callable[[Any], bool]) -> Part:
     return Part(field, 1, lambda value: [1.0 if test(value) else 0.0])
 
 
-def _near_line(amount: Any) -> bool:
-    return amount is not None and 45_000 <= abs(float(amount)) < 50_000
+# Public names for the units' step fields (``Scenario.sequence``): the few fields per
+# scenario whose order of events is telling.
+onehot, scaled, flag = _onehot, _scaled, _flag
 
 
-# Per scenario: the few fields the order of events makes telling.
-PARTS: dict[str, tuple[Part, ...]] = {
-    "enterprise_loan": (_scaled("debt_ratio", 5.0), _scaled("credit_score", 850.0),
-                        _flag("collateral_value", lambda v: not v),
-                        _scaled("annual_revenue", 20.0, log=True)),
-    "credit_card": (_onehot("transaction_type", ("purchase", "cash_advance", "balance_transfer")),
-                    _onehot("device_type", ("mobile", "desktop", "tablet")),
-                    _onehot("merchant_category", ("5999", "5732", "5944", "5816", "4829", "6011")),
-                    _flag("country", lambda v: v == "CN")),
-    "forex_trading": (_flag("side", lambda v: v == "buy"),
-                      _onehot("currency_pair", ("USD/EUR", "USD/JPY", "GBP/USD")),
-                      _onehot("memo", ("client flow", "hedge", "spot", "rebalance", "stop loss"))),
-    "wealth_product": (_onehot("product_type", ("bond", "fund", "stock", "crypto")),
-                       _scaled("product_risk_level", 5.0), _onehot("channel", ("branch", "online", "advisor")),
-                       _flag("memo", lambda v: "switch from" in str(v or ""))),
-    "atm_netbank": (_onehot("action", ("login", "withdrawal", "transfer", "balance_inquiry")),
-                    _flag("success", lambda v: v is True), _scaled("login_attempts", 10.0),
-                    _onehot("access_method", ("ATM", "Netbank", "MobileApp")),
-                    _flag("country", lambda v: v == "CN")),
-    "interbank_derivatives": (_onehot("derivative_type", ("swap", "option", "future", "loan")),
-                              _scaled("interest_rate", 10.0), _scaled("tenor_days", 8.0, log=True),
-                              _flag("currency", lambda v: v == "USD")),
-    "aml_kyc": (_flag("direction", lambda v: v == "in"),
-                _onehot("channel", ("wire", "cash", "card", "internal", "statement")),
-                _flag("amount", _near_line), _flag("destination_country", lambda v: v not in (None, "CN")),
-                _flag("pep", lambda v: v is True)),
-    "insurance_claims": (_onehot("claim_type", ("health", "auto", "property", "life")),
-                         _scaled("prior_claims", 20.0)),
-    "cyber_security": (_onehot("threat_type", ("phishing", "malware", "ddos", "insider")),
-                       _onehot("detector", ("ids", "edr", "email_gateway", "dlp", "waf")),
-                       _scaled("severity_score", 10.0), _scaled("systems_affected", 5.0, log=True),
-                       _scaled("bytes_out", 20.0, log=True)),
-}
+@cache
+def _parts() -> dict[str, tuple[Part, ...]]:
+    from bankguard.scenarios import SCENARIOS  # the units import this module's building blocks
+
+    return {key: unit.sequence for key, unit in SCENARIOS.items()}
+
+
+def __getattr__(name: str) -> dict[str, tuple[Part, ...]]:
+    if name == "PARTS":  # every scenario's step fields, read from the registry on first use
+        return _parts()
+    raise AttributeError(name)
+
+
 COMMON_WIDTH = 4  # log amount, has amount, log gap, first event
 
 
 def vector_width(scenario: str) -> int:
-    return COMMON_WIDTH + sum(part.width for part in PARTS[scenario])
+    return COMMON_WIDTH + sum(part.width for part in _parts()[scenario])
 
 
 def event_vector(event: Event, prev_t_ms: int | None) -> np.ndarray:
@@ -141,7 +123,7 @@ def event_vector(event: Event, prev_t_ms: int | None) -> np.ndarray:
     else:
         gap_s = max(0.0, (int(event["t_ms"]) - int(prev_t_ms)) / 1000.0)
         values += [math.log1p(gap_s) / 16.0, 0.0]
-    for part in PARTS[event["scenario"]]:
+    for part in _parts()[event["scenario"]]:
         values += part(event)
     return np.asarray(values, dtype=np.float32)
 
@@ -210,7 +192,7 @@ def event_vectors(events: pd.DataFrame, prev_t_ms: np.ndarray, first: np.ndarray
                               np.where(first, 0.0, np.log1p(gap_s) / 16.0), first.astype(np.float64)])
     scenario = str(events["scenario"].iloc[0]) if n else "credit_card"
     parts = [part.column(events[part.field].to_numpy(object) if part.field in events else np.full(n, None, object))
-             for part in PARTS[scenario]]
+             for part in _parts()[scenario]]
     return np.concatenate([common, *parts], axis=1).astype(np.float32)
 
 

@@ -1,16 +1,23 @@
-"""Generating and inspecting scenario traffic, shared by the per-scenario generator tests."""
+"""Generating, inspecting and scoring scenario traffic, shared by the scenario and rule tests."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cache
 
 import orjson
+import pandas as pd
 import pytest
 
 from bankguard.events import parse_event
+from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted, Event, Pattern, ScenarioGenerator
+from bankguard.rules import Hit, evaluate_frame
+from bankguard.rules.config import load_rules
+from bankguard.stream_agents.scoring import Incoming, StreamScorer
+from bankguard.stream_agents.state import StateStore
 
 Plan = Callable[[int, int], list[tuple[int, Event]]]
 Generated = tuple[ScenarioGenerator, list[Emitted]]  # a recording generator and its run
@@ -103,18 +110,52 @@ def assert_events_valid(scenario: str, rows: list[Emitted]) -> None:
         assert parse_event(scenario, orjson.dumps(row.event)).entity_id == row.key
 
 
-def assert_share_in_band(rows: list[Emitted], patterns: set[str]) -> None:
-    labels = [row.pattern for row in rows if row.pattern]
-    assert 0.005 <= len(labels) / len(rows) <= 0.03
-    assert set(labels) == patterns
 
 
-def assert_reproducible(generator: type[ScenarioGenerator], run: Callable[..., list[Emitted]],
-                        generated: tuple[ScenarioGenerator, list[Emitted]]) -> None:
-    """Seed 11 gives the recorded run again, event for event; seed 12 gives other events."""
-    g, rows = generated
-    again = run(generator(seed=11, n_entities=1_000))
-    assert [(r.timestamp_ms, r.event, r.pattern) for r in again] == [
-        (r.timestamp_ms, r.event, r.pattern) for r in rows]
-    other = run(generator(seed=12, n_entities=1_000, pools=g.pools), 2_000)
-    assert [r.event for r in other[:2_000]] != [r.event for r in rows[:2_000]]
+
+
+# -- scored traffic, shared by the rule conformance and the scoring-paths tests ----------
+
+TRAFFIC_START_MS = 1_790_000_000_000
+TRAFFIC_HOUR_MS = 3_600_000
+# Hours and events per hour of each scenario's scored run: two days, or long enough for the
+# rules that wait for weeks of an entity's habit (loan stacking: 14 days) to fire.
+TRAFFIC_SHAPE = {"enterprise_loan": (40 * 24, 40)}
+Key = tuple[str, str, str]  # (event id, rule id, severity)
+
+
+@dataclass(frozen=True)
+class ScoredTraffic:
+    """A scenario's seeded traffic (``TRAFFIC_SHAPE``), scored by the batch engine and the stream scorer."""
+
+    rows: list[Emitted]
+    frame: pd.DataFrame
+    batch_hits: list[Hit]
+    batch: set[Key]
+    stream: set[Key]
+    dead_letters: int
+
+
+@cache
+def scored_traffic(scenario: str) -> ScoredTraffic:
+    """Computed once per session and scenario: several test files read the same run."""
+    config = load_rules()
+    generator = generator_class(scenario)(seed=17, n_entities=300)
+    hours, per_hour = TRAFFIC_SHAPE.get(scenario, (48, 400))
+    rows = generate_periods(generator, TRAFFIC_START_MS, TRAFFIC_HOUR_MS, hours, per_hour)
+    frame = pd.DataFrame([row.event for row in rows])
+    frame["t_ms"] = [row.timestamp_ms for row in rows]
+    _, hits = evaluate_frame(frame, scenario, config)
+    batch = {(rows[h.row].event["event_id"], h.rule, h.severity) for h in hits}
+
+    scorer = StreamScorer(StateStore({}), lambda: config)
+    stream: set[Key] = set()
+    dead = 0
+    for start in range(0, len(rows), 250):  # batches, as take_events delivers them
+        chunk = rows[start:start + 250]
+        scored = scorer.score([Incoming(scenario, "t", 0, start + i, r.key.encode(), orjson.dumps(r.event),
+                                        r.timestamp_ms) for i, r in enumerate(chunk)])
+        dead += len(scored.dead_letters)
+        for alert in scored.alerts:
+            stream.add((orjson.loads(alert.value)["event_id"], alert.detector, alert.severity))
+    return ScoredTraffic(rows, frame, hits, batch, stream, dead)

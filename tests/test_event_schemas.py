@@ -9,12 +9,13 @@ import jsonschema
 import orjson
 import pytest
 
-from bankguard.events import EVENT_MODELS, InvalidEvent, parse_event
+from bankguard.events import InvalidEvent, parse_event
+from bankguard.scenarios import SCENARIOS
 from bankguard.schema_files import render_schema, schema_path
 from generated import traffic
 
 
-@pytest.mark.parametrize("scenario", list(EVENT_MODELS))
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_committed_schema_matches_the_model(scenario):
     path = schema_path(scenario)
     assert path.read_text() == render_schema(scenario), (
@@ -22,7 +23,7 @@ def test_committed_schema_matches_the_model(scenario):
     )
 
 
-@pytest.mark.parametrize("scenario", list(EVENT_MODELS))
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_generated_events_validate_against_the_committed_schema(scenario):
     schema = json.loads(schema_path(scenario).read_text())
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())

@@ -93,18 +93,6 @@ def test_access_method_device_and_action_agree(rows):
         assert (event["amount"] is not None) == (event["action"] in {"withdrawal", "transfer"})
 
 
-def test_positive_rate_is_rare_but_present(rows, pools):
-    rate = sum(r.pattern is not None for r in rows) / len(rows)
-    assert 0.005 < rate < 0.03, rate
-    names = AtmNetbankGenerator(seed=1, n_entities=10, pools=pools).pattern_names
-    assert {r.pattern for r in rows if r.pattern} == set(names)
-
-
-def test_deterministic_under_the_seed(pools):
-    assert run(pools, 8, hours=2) == run(pools, 8, hours=2)
-    assert run(pools, 8, hours=2) != run(pools, 9, hours=2)
-
-
 def test_every_event_validates_and_patterns_carry_the_same_fields(rows):
     assert_events_valid("atm_netbank", rows)
     assert len({frozenset(row.event) for row in rows}) == 1

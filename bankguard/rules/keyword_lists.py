@@ -8,10 +8,8 @@ import numpy as np
 
 from bankguard.features.spec import Feature
 from bankguard.rules.base import Batch, Hit, register
-from bankguard.rules.config import SEVERITY_RANK, KeywordList, RulesConfig
+from bankguard.rules.config import SCORES, SEVERITY_RANK, KeywordList, RulesConfig
 from bankguard.rules.keywords import find_keywords, matcher
-
-SCORES = {"low": 0.3, "medium": 0.5, "high": 0.75, "critical": 0.9}
 
 
 @register

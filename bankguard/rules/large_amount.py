@@ -17,11 +17,10 @@ import numpy as np
 
 from bankguard.features.spec import DAY_MS, Feature, WindowFeature, Where
 from bankguard.rules.base import Batch, Hit, hits_where, register, rounded
-from bankguard.rules.config import SEVERITY_RANK, LargeAmountConfig, RulesConfig, Severity
+from bankguard.rules.config import SCORES, SEVERITY_RANK, LargeAmountConfig, RulesConfig, Severity
 from bankguard.rules.keywords import find_keywords
 
 HAS_AMOUNT = Where("amount", "!=", None)
-SCORES: dict[Severity, float] = {"low": 0.3, "medium": 0.6, "high": 0.85, "critical": 0.95}
 
 
 def history_features(config: LargeAmountConfig) -> tuple[WindowFeature, WindowFeature]:

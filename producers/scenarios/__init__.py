@@ -1,25 +1,19 @@
-"""One generator per scenario; :func:`generator_class` finds it by scenario key."""
+"""One generator per scenario; :func:`generator_class` finds it by scenario key.
+
+The module is ``producers/scenarios/<key>.py``; the class is the one the scenario's unit
+names (``Scenario.generator``), so the registry is the only list of scenarios.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
 
 from bankguard.producers.scenarios.base import ScenarioGenerator
-
-_CLASS_NAMES = {
-    "enterprise_loan": "EnterpriseLoanGenerator",
-    "credit_card": "CreditCardGenerator",
-    "forex_trading": "ForexTradingGenerator",
-    "wealth_product": "WealthProductGenerator",
-    "atm_netbank": "AtmNetbankGenerator",
-    "interbank_derivatives": "InterbankDerivativesGenerator",
-    "aml_kyc": "AmlKycGenerator",
-    "insurance_claims": "InsuranceClaimsGenerator",
-    "cyber_security": "CyberSecurityGenerator",
-}
+from bankguard.scenarios import SCENARIOS
 
 
 def generator_class(scenario: str) -> type[ScenarioGenerator]:
     """The generator of a scenario (module ``producers/scenarios/<scenario>.py``)."""
     module = import_module(f"bankguard.producers.scenarios.{scenario}")
-    return getattr(module, _CLASS_NAMES[scenario])
+    generator: type[ScenarioGenerator] = getattr(module, SCENARIOS[scenario].generator)
+    return generator
