@@ -27,6 +27,9 @@ def backtest(
     config: Annotated[Path | None, typer.Option(help="Rules YAML of config A (default: the built-in rules).")] = None,
     against: Annotated[Path | None, typer.Option(help="Rules YAML of config B, compared with A.")] = None,
     truth: Annotated[str | None, typer.Option(help="Ground truth: a file (.parquet, .jsonl), 'kafka' (the truth topic) or a topic.")] = None,
+    outcomes: Annotated[Path | None, typer.Option(
+        help="Confirmed outcomes (.parquet, .jsonl; `produce --out` writes <name>.outcomes.<ext>): each event sees only those decided before it.",
+        dir_okay=False)] = None,
     models: Annotated[bool | None, typer.Option("--models/--no-models",
         help="Also score with each scenario's champion model (default: as the workers, BANKGUARD_MODELS__ENABLED).")] = None,
     scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
@@ -49,6 +52,9 @@ def backtest(
         keys = parse_scenarios(scenarios)
     except ValueError as exc:
         raise BankguardError(str(exc)) from None
+    from bankguard.outcomes import read_outcomes_file
+
+    outcome_log = read_outcomes_file(outcomes) if outcomes is not None else None
     configs = [Config("A", config, load_rules(config))]
     if against is not None:
         configs.append(Config("B", against, load_rules(against)))
@@ -57,7 +63,8 @@ def backtest(
         start_ms=None if start is None else parse_time(start, "--from"),
         end_ms=None if end is None else parse_time(end, "--to"),
         truth_source=None if truth is None else resolve_source(truth, settings, truth=True),
-        models=_models(settings, models), scenarios=keys, warmup_days=warmup_days)
+        models=_models(settings, models), scenarios=keys, warmup_days=warmup_days, outcomes=outcome_log,
+        outcomes_source=None if outcomes is None else str(outcomes))
     # Tables stay whole when piped to a file or a CI log (rich would wrap them at 80 columns).
     outputs.print_report(run.report, Console(width=None if sys.stdout.isatty() else 160))
     if json_out is not None:

@@ -21,6 +21,7 @@ from bankguard.errors import BankguardError
 from bankguard.event_files import EVENT_SUFFIXES
 from bankguard.features.spec import DAY_MS
 from bankguard.models.scoring import ModelScorer
+from bankguard.outcomes import OutcomeLog
 from bankguard.rules.config import RulesConfig
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings
@@ -72,12 +73,15 @@ class BacktestRun:
     window: TimeRange
     detections: dict[str, Detections]  # by config label
     truth: GroundTruth | None
+    outcomes: OutcomeLog | None = None  # what the bank had confirmed, by decision time
 
 
 def run_backtest(settings: Settings, source: Source, configs: list[Config], *, start_ms: int | None = None,
                  end_ms: int | None = None, truth_source: Source | None = None, models: ModelScorer | None = None,
-                 scenarios: Sequence[str] = tuple(SCENARIOS), warmup_days: float = 91.0) -> BacktestRun:
-    """Score ``configs`` over ``[start_ms, end_ms)`` of ``source`` (the whole source without them)."""
+                 scenarios: Sequence[str] = tuple(SCENARIOS), warmup_days: float = 91.0,
+                 outcomes: OutcomeLog | None = None, outcomes_source: str | None = None) -> BacktestRun:
+    """Score ``configs`` over ``[start_ms, end_ms)`` of ``source`` (the whole source without them);
+    ``outcomes`` are the confirmed outcomes, each visible only from its decision time on."""
     if start_ms is not None and end_ms is not None:
         TimeRange(start_ms, end_ms)  # refuses an empty range before any reading
     load = TimeRange(0 if start_ms is None else max(0, start_ms - int(warmup_days * DAY_MS)),
@@ -111,6 +115,9 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
         "rejected": dict(events.rejected),
         "truth": None if truth is None or truth_source is None
         else {"source": truth_source.describe(), "fraud_events": truth.total},
+        "outcomes": None if outcomes is None else {
+            "source": outcomes_source, "records": len(outcomes),
+            "known_at_from": outcomes.known_count(window.start_ms), "known_at_to": outcomes.known_count(window.end_ms)},
         "days": report_days(window),
         "configs": {config.label: summarize(config.label, config.path, detections[config.label], window, truth,
                                             model_note) for config in configs},
@@ -118,7 +125,7 @@ def run_backtest(settings: Settings, source: Source, configs: list[Config], *, s
                        if len(configs) == 2 else None),
         "notes": _notes(events, models),
     }
-    return BacktestRun(report, events, window, detections, truth)
+    return BacktestRun(report, events, window, detections, truth, outcomes)
 
 
 def _bound(ms: int | None, default: str) -> str:

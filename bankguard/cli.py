@@ -132,7 +132,7 @@ def produce(
     seed: Annotated[int | None, typer.Option(help="Seed: same seed, same events.")] = None,
     speed: Annotated[float | None, typer.Option(help="Event time per wall second (1 = real time, 0 = as fast as possible; default 1, or 0 with --out).", min=0, callback=cli_options.finite)] = None,
     entities: Annotated[int | None, typer.Option(help="Entities (customers, cards, hosts...) per scenario (default: BANKGUARD_PRODUCER__ENTITIES_PER_SCENARIO).", min=10)] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the events to this file (.parquet or .jsonl) instead of Kafka; truth goes beside it as <name>.truth.<ext>.", dir_okay=False, callback=cli_options.output_file)] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the events to this file (.parquet or .jsonl) instead of Kafka; truth goes beside it as <name>.truth.<ext>, the investigations desk's outcomes as <name>.outcomes.<ext>.", dir_okay=False, callback=cli_options.output_file)] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run's counts as JSON here.", dir_okay=False, callback=cli_options.output_file)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress display.")] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve producer metrics on this port.", min=1, max=65535)] = None,
@@ -168,12 +168,35 @@ def produce(
     summary = result.as_dict()
     if report is not None:
         write_text_atomic(report, json.dumps(summary, indent=2))
+    problem = result.delivery_problem()
+    if problem is not None:
+        raise BankguardError(problem)
     first_ms, last_ms = result.event_time_ms or (0, 0)
-    console.print(f"produced {result.produced} events ({summary['events_per_s']}/s), "
-                  f"{result.failed} failed, seed {seed}, event time {iso_ms(first_ms)} to {iso_ms(last_ms)}"
+    console.print(f"produced {result.produced} events ({summary['events_per_s']}/s): {result.sent} sent, "
+                  f"{result.produced} acknowledged, {result.failed} failed, {result.unacknowledged} unacknowledged, "
+                  f"seed {seed}, event time {iso_ms(first_ms)} to {iso_ms(last_ms)}"
                   + (f", to {out} (truth: {publisher.sink.truth_path})" if isinstance(publisher.sink, FileSink) else ""))
-    if result.failed:
-        raise typer.Exit(1)
+    if isinstance(publisher.sink, FileSink) and out is not None:
+        from bankguard.producers.investigations import write_file_outcomes
+
+        path, written = write_file_outcomes(settings, out, publisher.sink.truth_path)
+        console.print(f"investigations desk: {written} outcomes to {path}")
+
+
+@app.command()
+def investigations(
+    capacity: Annotated[int | None, typer.Option(help="Entities investigated per scenario per day (default: BANKGUARD_INVESTIGATIONS__CAPACITY_PER_DAY).", min=0)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the desk's delays and chargebacks (default: BANKGUARD_INVESTIGATIONS__SEED).")] = None,
+) -> None:
+    """Run the investigations desk: alerts and truth in, confirmed outcomes out (the outcomes topic)."""
+    from bankguard.producers.investigations_stream import run_desk
+
+    settings = _settings(investigations__capacity_per_day=capacity, investigations__seed=seed)
+    stop = _stop_flag()
+    report = run_desk(settings, should_stop=stop.is_set, on_ready=lambda: console.print(
+        f"investigations desk: k={settings.investigations.capacity_per_day} per scenario per day; Ctrl-C stops it"))
+    console.print(f"read {report.alerts} alerts and {report.truth} truth records ({report.invalid} unreadable), "
+                  f"wrote {report.outcomes} outcomes ({report.skipped} already on the topic)")
 
 
 @ingest_app.command("statements")

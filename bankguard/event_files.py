@@ -27,7 +27,7 @@ _JSON_TYPES = {"string": pa.string(), "number": pa.float64(), "integer": pa.int6
 
 TRUTH_SCHEMA = pa.schema([("schema_version", pa.int64()), ("event_id", pa.string()), ("scenario", pa.string()),
                           ("entity_id", pa.string()), ("event_time", pa.string()), ("label", pa.int64()),
-                          ("pattern", pa.string())])
+                          ("pattern", pa.string()), ("counterparty", pa.string())])
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,7 @@ def client_config(kafka: KafkaSettings) -> dict[str, str | int | float | bool]:
 
 
 def producer_config(settings: Settings, **overrides: str | int | float | bool) -> dict:
-    """Producer settings: murmur2 keys (same partitions as Faust/aiokafka), idempotent."""
+    """Producer settings: murmur2 keys (same partitions as Faust/aiokafka), idempotent, never creating topics."""
     config = client_config(settings.kafka) | {
         # The Java/aiokafka partitioner; librdkafka's default (CRC32) would split
         # an entity's events across partitions from the worker's point of view.
@@ -54,6 +54,9 @@ def producer_config(settings: Settings, **overrides: str | int | float | bool) -
         "linger.ms": settings.producer.linger_ms,
         "batch.size": settings.producer.batch_size,
         "compression.type": settings.producer.compression,
+        # Topics are created by `bankguard topics` / `up` with the configured partitions; one a
+        # producer auto-created (after an embedded broker restart) would get the broker's default.
+        "allow.auto.create.topics": False,
     }
     return config | overrides
 
@@ -73,6 +76,7 @@ def bankguard_topics(settings: Settings) -> list[TopicSpec]:
     specs += [
         TopicSpec(topics.truth, count),
         TopicSpec(topics.alerts, count),
+        TopicSpec(topics.outcomes, count),
         TopicSpec(topics.dlq, 1),
         TopicSpec(topics.rules_control, 1, compacted=True),
         TopicSpec(topics.rules_audit, 1),

@@ -75,3 +75,15 @@ class ManagedProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def exit_description(self) -> str:
+        """How the child ended, in words: ``exited with code 1`` or ``was killed by SIGKILL``."""
+        code = self.returncode
+        if code is None:
+            return "is running"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with code {code}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bankguard.alerts import ALERT_SCHEMA_VERSION, Alert
 from bankguard.events import EVENT_MODELS, SCHEMA_VERSION, json_schema
+from bankguard.outcomes import OUTCOME_SCHEMA_PATH, render_outcome_schema
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -30,7 +31,7 @@ def render_alert_schema() -> str:
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every event schema and the alert schema; return the paths."""
+    """Write every event schema, the alert and the outcome schema; return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for scenario in EVENT_MODELS:
@@ -40,4 +41,7 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     alert_path = directory / ALERT_SCHEMA_PATH.name
     alert_path.write_text(render_alert_schema())
     written.append(alert_path)
+    outcome_path = directory / OUTCOME_SCHEMA_PATH.name
+    outcome_path.write_text(render_outcome_schema())
+    written.append(outcome_path)
     return written

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from bankguard.errors import UsageMistake
@@ -100,6 +100,29 @@ class RulesSettings(BaseModel):
     )
 
 
+class InvestigationSettings(BaseModel):
+    """The investigations desk (``bankguard investigations``): how the bank's side confirms outcomes.
+
+    Each day of event time, investigators work the ``capacity_per_day`` highest-risk alerted
+    entities of every scenario and decide after an investigation delay; frauds they miss are
+    reported by customers as chargebacks after a longer delay, or never."""
+
+    capacity_per_day: int = Field(20, ge=0, description="Entities investigated per scenario per day (k).")
+    delay_min_days: float = Field(1.0, ge=0, description="Shortest investigation, from the end of the day.")
+    delay_max_days: float = Field(2.0, ge=0, description="Longest investigation, from the end of the day.")
+    chargeback_share: float = Field(0.8, ge=0, le=1, description="Share of missed frauds customers report.")
+    chargeback_min_days: float = Field(5.0, ge=0, description="Earliest chargeback, after the event.")
+    chargeback_max_days: float = Field(30.0, ge=0, description="Latest chargeback, after the event.")
+    seed: int = Field(0, description="Seed of the delays and of which frauds are reported.")
+    lateness_s: float = Field(600.0, ge=0, description="Event time a day stays open for late alerts (stream).")
+
+    @model_validator(mode="after")
+    def _ordered_delays(self) -> InvestigationSettings:
+        if self.delay_max_days < self.delay_min_days or self.chargeback_max_days < self.chargeback_min_days:
+            raise ValueError("a delay's maximum is below its minimum")
+        return self
+
+
 class Settings(BaseSettings):
     """Root settings object; build it with :func:`get_settings`."""
 
@@ -114,6 +137,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     models: ModelSettings = ModelSettings()
     rules: RulesSettings = RulesSettings()
+    investigations: InvestigationSettings = InvestigationSettings()
     run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
     rules_path: Path | None = Field(
         None, description="Rules YAML used until one is published on the control topic (default: built-in)."

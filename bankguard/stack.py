@@ -1,8 +1,10 @@
 """``bankguard up``: the embedded stack as child processes, started and stopped in order.
 
 Start: broker, topics, workers, Prometheus and Alertmanager (when installed), then the
-producers. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or a child that died):
-producers first, workers once they drained, monitoring, broker last.
+producers and the investigations desk. Stop (Ctrl-C, SIGTERM, the end of ``--duration`` or
+a child that died): producers first, workers once they drained, monitoring, broker last. A
+child that died (the broker included) is reported in one line at once and the stack stops
+quickly with a non-zero exit: see :mod:`~bankguard.supervisor`.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ from bankguard.monitoring import (
 from bankguard.processes import ManagedProcess
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings, settings_env
+from bankguard.supervisor import ChildDied, check_alive, death_notice
 
 HOST = "127.0.0.1"
 DRAIN_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0  # per child, for a graceful stop
+FAILED_STOP_TIMEOUT_S = 3.0  # per child, once one died: a worker without its broker cannot commit anyway
 
 
 def spawn_worker(settings: Settings, log_path: Path, *, loglevel: str = "info",
@@ -88,6 +93,7 @@ class Stack:
         self.logs = self.run_dir / "logs"
         self.console = Console(stderr=True)
         self.children: list[ManagedProcess] = []
+        self.broker_process: ManagedProcess | None = None
         self.stop_requested = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------
@@ -98,8 +104,10 @@ class Stack:
         broker = EmbeddedBroker(self.settings.broker.host, self.settings.broker.port,
                                 log_path=self.logs / "broker.log",
                                 startup_timeout_s=self.settings.broker.startup_timeout_s)
+        stop_timeout_s = STOP_TIMEOUT_S
         try:
             broker.start()
+            self.broker_process = broker.process
             endpoints = self._start_children(broker.bootstrap_servers, duration_s)
             self._print_endpoints(endpoints)
             if duration_s is None:
@@ -111,9 +119,12 @@ class Stack:
                 summary_path.write_text(json.dumps(summary, indent=2))
                 self.console.print(f"summary written to {summary_path}")
             return summary
+        except ChildDied:
+            stop_timeout_s = FAILED_STOP_TIMEOUT_S
+            raise
         finally:
-            self._stop_children()
-            broker.stop()
+            self._stop_children(stop_timeout_s)
+            broker.stop(stop_timeout_s)
 
     def _start_children(self, bootstrap: str, duration_s: float | None) -> Endpoints:
         settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
@@ -146,6 +157,7 @@ class Stack:
             (self.run_dir / "produce-report.json").unlink(missing_ok=True)
             produce += ["--duration", str(duration_s)]
         self._spawn("producer", produce, env)
+        self._spawn("investigations", cli + ["investigations"], env)
         return endpoints
 
     def _start_monitoring(self, endpoints: Endpoints, worker_ports: list[int], producer_port: int) -> None:
@@ -177,10 +189,10 @@ class Stack:
         return next(child for child in self.children if child.name == name)
 
     def _check_children(self) -> None:
-        for child in self.children:
-            if not child.alive() and not (child.name == "producer" and child.returncode == 0):
-                raise BankguardError(
-                    f"{child.name} exited with code {child.returncode}; see {child.log_path}")
+        """Raise :class:`ChildDied` for a dead broker, worker or monitor (the broker first: its
+        death explains the others'), or a producer that failed."""
+        supervised = ([self.broker_process] if self.broker_process is not None else []) + self.children
+        check_alive(supervised, may_finish=frozenset({"producer"}))
 
     def _await_workers(self, urls: list[str], timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -207,7 +219,8 @@ class Stack:
         if self.stop_requested.is_set():
             producer.stop()
         if producer.wait(30) != 0:
-            raise BankguardError(f"producer failed; see {producer.log_path}")
+            self._check_children()  # a dead broker explains the producer's failure
+            raise ChildDied(death_notice(producer))
         report = json.loads((self.run_dir / "produce-report.json").read_text())
         produced = {key: counts["produced"] for key, counts in report["scenarios"].items()}
         drained = self._drain(endpoints.worker_metrics, produced)
@@ -228,7 +241,12 @@ class Stack:
     def _totals(self, urls: list[str], metric: str) -> dict[str, int]:
         totals: dict[str, int] = {}
         for url in urls:
-            for scenario, value in scrape_totals(url, metric, "scenario").items():
+            try:
+                scraped = scrape_totals(url, metric, "scenario")
+            except OSError as exc:  # URLError included: a dead worker says so first
+                self._check_children()
+                raise BankguardError(f"cannot read worker metrics at {url}: {exc}") from None
+            for scenario, value in scraped.items():
                 totals[scenario] = totals.get(scenario, 0) + int(value)
         return totals
 
@@ -254,10 +272,10 @@ class Stack:
             },
         }
 
-    def _stop_children(self) -> None:
+    def _stop_children(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         order = {"producer": 0, "alertmanager": 2, "prometheus": 2}
         for child in sorted(self.children, key=lambda c: order.get(c.name, 1)):
-            child.stop()
+            child.stop(timeout_s)
 
     def _print_endpoints(self, endpoints: Endpoints) -> None:
         table = Table(title=f"bankguard stack (seed {self.seed})", show_header=False)

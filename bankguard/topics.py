@@ -36,6 +36,16 @@ class Topics:
         return f"{self.prefix}.alerts"
 
     @property
+    def outcomes(self) -> str:
+        """Confirmed dispositions (``bankguard.outcomes``): the only way a label reaches scoring."""
+        return f"{self.prefix}.outcomes"
+
+    @property
+    def investigations_group(self) -> str:
+        """Consumer group of the investigations desk."""
+        return f"{self.prefix}-investigations"
+
+    @property
     def rules_control(self) -> str:
         """Compacted control topic that carries the active rules configuration."""
         return f"{self.prefix}.control.rules"

@@ -124,7 +124,7 @@ def main() -> None:
                 "first_event_share": first_event_share(data),
                 "dataset_seconds": built,
                 "models": {name: {key: round(float(m[key]), 6) for key in (
-                    "pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", f"cp_at_{args.k}",
+                    "pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "cp_at_k",
                     "train_seconds", "latency_us_batch1", "latency_us_batch256")} for name, m in models.items()},
             }
             if args.ablations:

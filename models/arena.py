@@ -27,7 +27,7 @@ from bankguard.models.metrics import evaluate
 from bankguard.models.onnx_export import probabilities, session
 
 REPORT = "arena.json"
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: cp_at_k (caught entities left out), the no-context baseline
 TABLE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy")
 
 
@@ -55,14 +55,20 @@ def measure_latency(onnx: bytes, X: np.ndarray, seq: np.ndarray, batch: int, rep
     return float(np.median(timings)) / batch
 
 
+def evaluate_scores(scores: np.ndarray, threshold: float, data: ScenarioDataset, k: int = 10) -> dict[str, float]:
+    """Every measure of test-period scores: PR-AUC (average precision), ROC-AUC, daily
+    CP@k with caught entities left out, and the rest of :func:`evaluate`."""
+    test = data.split.test
+    y = data.y[test].astype(np.int64)
+    return evaluate(y, scores, threshold, data.frame["entity_id"].to_numpy()[test],
+                    data.frame["t_ms"].to_numpy()[test], k)
+
+
 def evaluate_model(onnx: bytes, threshold: float, data: ScenarioDataset, k: int = 10,
                    latency_repeats: int = 200) -> dict[str, float]:
     """Held-out measures and latencies of one exported model."""
     test = data.split.test
-    scores = score_test(onnx, data)
-    y = data.y[test].astype(np.int64)
-    metrics = evaluate(y, scores, threshold, data.frame["entity_id"].to_numpy()[test],
-                       data.frame["t_ms"].to_numpy()[test], k)
+    metrics = evaluate_scores(score_test(onnx, data), threshold, data, k)
     sample = test[: 1_024] if len(test) else np.arange(min(len(data.y), 1_024))
     X, seq = data.X[sample], data.seq[sample]
     metrics["latency_us_batch1"] = measure_latency(onnx, X, seq, 1, latency_repeats) * 1e6
@@ -134,19 +140,23 @@ def render_table(report: Mapping[str, Any]) -> Any:
         table.add_column(header, justify="left" if header in ("scenario", "model") else "right")
     for scenario, entry in report.get("scenarios", {}).items():
         base = entry.get("base_rate") or float("nan")
-        for i, (name, m) in enumerate(entry.get("models", {}).items()):
-            champion = name == entry.get("champion")
+        rows = [(f"[bold]{name} *[/bold]" if name == entry.get("champion") else name, m)
+                for name, m in entry.get("models", {}).items()]
+        rows.append(("[italic]no context[/italic]", entry.get("no_context") or {}))
+        for i, (label, m) in enumerate(rows):
             pr = m.get("pr_auc")
             table.add_row(
-                scenario if i == 0 else "", f"[bold]{name} *[/bold]" if champion else name,
+                scenario if i == 0 else "", label,
                 _fmt(pr), _fmt(pr / base if pr is not None and base else None, 1),
-                *(_fmt(m.get(key)) for key in TABLE_METRICS[1:]), _fmt(m.get(f"cp_at_{k}")),
+                *(_fmt(m.get(key)) for key in TABLE_METRICS[1:]), _fmt(m.get("cp_at_k")),
                 _fmt(m.get("train_seconds"), 1), _fmt(m.get("latency_us_batch1"), 1),
                 _fmt(m.get("latency_us_batch256"), 1),
-                end_section=i == len(entry.get("models", {})) - 1,
+                end_section=i == len(rows) - 1,
             )
-    table.caption = "\n".join(["* champion (best PR-AUC unless pinned); x base = PR-AUC / test base rate",
-                               *sequence_verdicts(report)])
+    legend = ("* champion (best PR-AUC unless pinned); x base = PR-AUC / test base rate; "
+              "no context = gradient boosting on the event's own fields alone; "
+              f"CP@{k} = daily entity precision at {k}, entities already caught left out")
+    table.caption = "\n".join([legend, *sequence_verdicts(report)])
     return table
 
 
@@ -168,13 +178,17 @@ def arena_metrics(report: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, st
     for scenario, entry in report.get("scenarios", {}).items():
         for name, m in entry.get("models", {}).items():
             values = {key: m.get(key) for key in ARENA_METRICS}
-            values[f"cp_at_{k}"] = m.get(f"cp_at_{k}")
+            values[f"cp_at_{k}"] = m.get("cp_at_k")
             for batch in (1, 256):
                 us = m.get(f"latency_us_batch{batch}")
                 values[f"latency_batch{batch}_seconds"] = None if us is None else us / 1e6
             for metric, value in values.items():
                 if isinstance(value, int | float) and math.isfinite(value):
                     yield "bankguard_model_arena", {"scenario": scenario, "model": name, "metric": metric}, float(value)
+        baseline = entry.get("no_context_pr_auc")
+        if isinstance(baseline, int | float) and math.isfinite(baseline):
+            yield "bankguard_model_arena", {"scenario": scenario, "model": "no_context", "metric": "pr_auc"}, \
+                float(baseline)
         if entry.get("champion"):
             yield "bankguard_model_champion_info", {"scenario": scenario, "model": entry["champion"]}, 1.0
 

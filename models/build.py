@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bankguard.errors import BankguardError
-from bankguard.models.arena import REPORT_VERSION, evaluate_model, load_report, write_report
+from bankguard.models.arena import REPORT_VERSION, evaluate_model, evaluate_scores, load_report, write_report
 from bankguard.models.dataset import (
     ScenarioDataset,
     build_dataset,
@@ -27,7 +27,7 @@ from bankguard.models.dataset import (
 from bankguard.models.forecast import QUICK_FORECAST, ForecastConfig, build_forecasts
 from bankguard.models.registry import choose_champion, pins, sequence_signature, write_model
 from bankguard.models.sequences import SEQ_LEN, vector_width
-from bankguard.models.train import MODELS, PROFILES, Profile, TrainedModel, fit_rows, train_models
+from bankguard.models.train import MODELS, PROFILES, Profile, TrainedModel, fit_rows, no_context_scores, train_models
 
 Progress = Callable[[str], None]
 
@@ -76,6 +76,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
         results[model.name] = metrics
         manifests[model.name] = _manifest(data, model, profile, seed, metrics, reference)
     champion = choose_champion({name: manifests[name] for name in MODELS if name in manifests}, pinned)
+    no_context = evaluate_scores(no_context_scores(data, profile, seed), 0.5, data, k)
     folder = out / scenario
     if folder.exists():
         shutil.rmtree(folder)
@@ -84,6 +85,9 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
     test = data.split.test
     return {
         "base_rate": data.base_rate,
+        "k": k,
+        "no_context_pr_auc": no_context["pr_auc"],
+        "no_context": {key: no_context[key] for key in ("pr_auc", "roc_auc", "cp_at_k")},
         "test_rows": len(test),
         "test_positives": int(data.y[test].sum()),
         "test_patterns": {str(k_): int(v) for k_, v in data.frame["pattern"].iloc[test].value_counts().items()},

@@ -30,6 +30,7 @@ from bankguard.features.spec import DAY_MS, SinceLast, WindowFeature
 from bankguard.features.vectorized import compute_features
 from bankguard.models.counterparty import CounterpartyRiskConfig, counterparty_fraud_rate
 from bankguard.models.features import ScenarioFeatures, model_matrix, scenario_features
+from bankguard.models.own_fields import OwnFields, own_fields
 from bankguard.models.sequences import build_sequences, records_of
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import FakerPools, ScenarioGenerator
@@ -50,6 +51,10 @@ class DataConfig:
     test_days: int = 14
     seed: int = 7
     counterparty: CounterpartyRiskConfig = field(default_factory=CounterpartyRiskConfig)
+    # Whether the scoring path learns confirmed outcomes. Without that feed the worker and
+    # backtests serve the counterparty fraud rate as 0, so training and the arena do too:
+    # a model must be measured on the features the stream gives it, never better ones.
+    counterparty_outcomes: bool = False
 
     def __post_init__(self) -> None:
         if self.warmup_days + self.val_days + self.gap_days + self.test_days + 3 > self.days:
@@ -95,6 +100,7 @@ class ScenarioDataset:
     scenario: str
     frame: pd.DataFrame  # entity_id, t_ms, label, pattern, counterparty rate
     X: np.ndarray  # (n, columns) float32
+    own: OwnFields  # the event's own fields alone: the no-context baseline's input
     seq: np.ndarray  # (n, SEQ_LEN, width) float32
     y: np.ndarray  # (n,) int8
     columns: list[str]
@@ -232,7 +238,8 @@ def raw_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,
                 records: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Point-in-time model matrix of a whole table, and the counterparty rates used.
+    """Point-in-time model matrix of a whole table, and the counterparty rates used
+    (zeros unless ``config.counterparty_outcomes``: the rate the stream serves).
 
     ``records`` are the rows as event dicts (``None`` for absent fields), in frame order.
     """
@@ -240,7 +247,7 @@ def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,
     if records is None:
         records = records_of(frame)
     windows |= _since_last_replay(frame, records, tuple(f for f in spec.windows if isinstance(f, SinceLast)))
-    if spec.counterparty:
+    if spec.counterparty and config.counterparty_outcomes:
         cp = frame[spec.counterparty] if spec.counterparty in frame else pd.Series([None] * len(frame))
         rates = counterparty_fraud_rate(cp.to_numpy(object), frame["t_ms"].to_numpy(np.int64),
                                         frame["label"].to_numpy(), config.counterparty)
@@ -265,6 +272,6 @@ def build_dataset(scenario: str, config: DataConfig = FULL, records: list[dict[s
     seq = build_sequences(frame)
     lean = frame[["event_id", "entity_id", "t_ms", "label", "pattern"]].copy()
     lean["cp_fraud_rate"] = rates
-    return ScenarioDataset(scenario, lean, X, seq, frame["label"].to_numpy(np.int8), spec.columns,
+    return ScenarioDataset(scenario, lean, X, own_fields(frame), seq, frame["label"].to_numpy(np.int8), spec.columns,
                            time_split(frame["t_ms"].to_numpy(np.int64), config),
                            data_hash(frame, config, source), config, source)

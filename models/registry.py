@@ -193,14 +193,20 @@ def pins(root: Path, override: Mapping[str, str] | None = None) -> dict[str, str
 
 
 def choose_champion(manifests: Mapping[str, Mapping[str, Any]], pinned: str | None = None) -> str:
-    """The pinned model if it exists, else the best held-out PR-AUC (ties: ``MODELS`` order)."""
+    """The pinned model if it exists, else the best held-out PR-AUC.
+
+    Ties go to the earlier model in ``MODELS`` order (the simpler one), whatever order
+    the manifests come in: the worker, which reads them off disk, and training, which
+    has them in memory, must name the same champion."""
     if pinned is not None:
         if pinned not in manifests:
             raise ArtifactError(f"pinned champion {pinned!r} has no artifact (have: {', '.join(manifests)})")
         return pinned
 
-    def key(item: tuple[str, Mapping[str, Any]]) -> float:
-        value = item[1].get("metrics", {}).get("pr_auc")
-        return float(value) if isinstance(value, int | float) and value == value else -1.0
+    def key(name: str) -> tuple[float, int]:
+        value = manifests[name].get("metrics", {}).get("pr_auc")
+        score = float(value) if isinstance(value, int | float) and value == value else -1.0
+        rank = MODELS.index(name) if name in MODELS else len(MODELS)
+        return score, -rank
 
-    return max(manifests.items(), key=key)[0]
+    return max(sorted(manifests), key=key)

@@ -159,6 +159,23 @@ def train_sklearn(name: str, data: ScenarioDataset, profile: Profile, seed: int)
     return TrainedModel(name, onnx, threshold, f1, seconds, _describe(estimator), diff)
 
 
+def no_context_scores(data: ScenarioDataset, profile: Profile, seed: int) -> np.ndarray:
+    """Test-period scores of the no-context baseline: the arena's gradient boosting, fit
+    on the event's own fields alone (:mod:`bankguard.models.own_fields`). A yardstick,
+    not a servable model: nothing is exported."""
+    own = data.own
+    model = HistGradientBoostingClassifier(
+        max_iter=profile.hgb_iter, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
+        early_stopping=False, random_state=seed,
+        categorical_features=own.categorical if own.categorical.any() else None)
+    rows = fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)
+    if own.X.shape[1] == 0 or len(np.unique(data.y[rows])) < 2:
+        return np.zeros(len(data.split.test))
+    with threadpool_limits(1):
+        model.fit(own.X[rows], data.y[rows])
+    return model.predict_proba(own.X[data.split.test])[:, 1]
+
+
 def train_sequence(data: ScenarioDataset, profile: Profile, seed: int) -> TrainedModel:
     rows = fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)
     started = time.perf_counter()

@@ -17,7 +17,7 @@ class PublisherCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         produced = CounterMetricFamily(
-            "bankguard_producer_events", "Events sent to Kafka, by scenario.", labels=["scenario"])
+            "bankguard_producer_events", "Events Kafka acknowledged, by scenario.", labels=["scenario"])
         failed = CounterMetricFamily(
             "bankguard_producer_delivery_failures", "Events the broker did not acknowledge.",
             labels=["scenario"])

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
 
+from bankguard.errors import BankguardError
 from bankguard.event_files import TRUTH_SCHEMA, RecordFileWriter, event_schema
-from bankguard.kafka import produce, producer_config
+from bankguard.kafka import client_config, produce, producer_config
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted, FakerPools, ScenarioGenerator
 from bankguard.settings import Settings
@@ -29,9 +31,17 @@ MAX_CHUNK = 5_000  # events generated per scenario per step when unthrottled
 
 @dataclass
 class ScenarioCounts:
+    """One scenario's events: ``sent`` to the sink, and of those, ``produced`` (acknowledged by
+    the broker, or written to the file) and ``failed`` (refused); the rest are unacknowledged."""
+
+    sent: int = 0
     produced: int = 0
     failed: int = 0
     truth: int = 0
+
+    @property
+    def unacknowledged(self) -> int:
+        return self.sent - self.produced - self.failed
 
 
 @dataclass
@@ -45,6 +55,10 @@ class PublishReport:
     event_time_ms: tuple[int, int] | None = None  # the event-time range covered, once the run ended
 
     @property
+    def sent(self) -> int:
+        return sum(counts.sent for counts in self.scenarios.values())
+
+    @property
     def produced(self) -> int:
         return sum(counts.produced for counts in self.scenarios.values())
 
@@ -52,37 +66,74 @@ class PublishReport:
     def failed(self) -> int:
         return sum(counts.failed for counts in self.scenarios.values())
 
+    @property
+    def unacknowledged(self) -> int:
+        return sum(counts.unacknowledged for counts in self.scenarios.values())
+
+    def delivery_problem(self) -> str | None:
+        """One line saying how many events the broker did not acknowledge, or None when it took all."""
+        lost = self.failed + self.unacknowledged
+        if not lost:
+            return None
+        errors = ", ".join(f"{name} x{count}" for name, count in self.errors.most_common(3))
+        return (f"{lost} of {self.sent} events not acknowledged by the broker ({self.failed} failed, "
+                f"{self.unacknowledged} unacknowledged at exit" + (f"; {errors}" if errors else "") + ")")
+
     def as_dict(self) -> dict:
         return {
             "seed": self.seed,
             "elapsed_s": round(self.elapsed_s, 3),
+            "sent": self.sent,
+            "acknowledged": self.produced,
             "produced": self.produced,
             "failed": self.failed,
+            "unacknowledged": self.unacknowledged,
             "events_per_s": round(self.produced / self.elapsed_s, 1) if self.elapsed_s else 0.0,
             "errors": dict(self.errors),
-            "scenarios": {key: vars(counts) for key, counts in self.scenarios.items()},
+            "scenarios": {key: vars(counts) | {"acknowledged": counts.produced,
+                                               "unacknowledged": counts.unacknowledged}
+                          for key, counts in self.scenarios.items()},
         }
 
 
+REACHABLE_TIMEOUT_S = 10.0
+
+
 class KafkaSink:
-    """Events to ``<prefix>.tx.<scenario>``, truth to the truth topic; failures counted per scenario."""
+    """Events to ``<prefix>.tx.<scenario>``, truth to the truth topic; each acknowledgement and
+    failure counted per scenario from the delivery reports, so the counts are what Kafka holds."""
 
     def __init__(self, settings: Settings, report: PublishReport) -> None:
         self.topics = Topics(settings.topics.prefix)
         self.report = report
         self._scenario_of_topic = {self.topics.scenario(key): key for key in report.scenarios}
-        self.producer = Producer(
-            producer_config(settings, **{"delivery.report.only.error": True})
-            | {"on_delivery": self._on_delivery}
-        )
+        self._check_reachable(settings)
+        self.producer = Producer(producer_config(settings) | {"on_delivery": self._on_delivery})
+
+    def _check_reachable(self, settings: Settings) -> None:
+        """Fail at start-up, in one line, when the broker does not answer or a topic is missing
+        (producers never create topics: an auto-created one would get the broker's partition count)."""
+        admin = AdminClient(client_config(settings.kafka) | {"log_level": 0})  # the failure is told once, below
+        try:
+            existing = admin.list_topics(timeout=REACHABLE_TIMEOUT_S).topics
+        except KafkaException as exc:
+            raise BankguardError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: "
+                                 f"{exc.args[0].str()}") from None
+        missing = sorted((set(self._scenario_of_topic) | {self.topics.truth}) - set(existing))
+        if missing:
+            raise BankguardError(f"topic(s) missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)}; "
+                                 "create them with 'bankguard topics'")
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            return
         scenario = self._scenario_of_topic.get(msg.topic() or "")
-        if scenario is not None:
+        if err is not None:
+            self.report.errors[err.name()] += 1
+        if scenario is None:
+            return  # a truth record: its failures are counted in errors
+        if err is None:
+            self.report.scenarios[scenario].produced += 1
+        else:
             self.report.scenarios[scenario].failed += 1
-        self.report.errors[err.name()] += 1
 
     def send(self, scenario: str, rows: list[Emitted]) -> None:
         topic, truth_topic = self.topics.scenario(scenario), self.topics.truth
@@ -103,13 +154,15 @@ class FileSink:
     """Events to a Parquet or JSON lines file and truth to its ``.truth`` sibling: a day of
     traffic for backtests, without a broker."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, report: PublishReport) -> None:
+        self.report = report
         self.events = RecordFileWriter(path, event_schema())
         self.truth_path = path.with_name(f"{path.stem}.truth{path.suffix}")
         self.truth = RecordFileWriter(self.truth_path, TRUTH_SCHEMA)
 
     def send(self, scenario: str, rows: list[Emitted]) -> None:
         self.events.write(scenario, [row.event for row in rows])
+        self.report.scenarios[scenario].produced += len(rows)  # written is delivered
         self.truth.write(scenario, [truth_record(scenario, row) for row in rows if row.pattern is not None])
 
     def close(self) -> int:
@@ -121,7 +174,8 @@ class FileSink:
 def truth_record(scenario: str, row: Emitted) -> dict:
     """The ground-truth record of an injected event (the truth topic's value)."""
     return {"schema_version": 1, "event_id": row.event["event_id"], "scenario": scenario, "entity_id": row.key,
-            "event_time": row.event["event_time"], "label": 1, "pattern": row.pattern}
+            "event_time": row.event["event_time"], "label": 1, "pattern": row.pattern,
+            "counterparty": row.event.get("counterparty")}
 
 
 class ScenarioPublisher:
@@ -143,18 +197,20 @@ class ScenarioPublisher:
         self.rate = rate
         self.speed = speed
         self.start_ms = start_ms if start_ms is not None else int(time.time() * 1000)
+        self.report = PublishReport(seed, {key: ScenarioCounts() for key in scenarios})
+        # The sink first: an unreachable broker is reported before the generators' set-up.
+        self.sink: KafkaSink | FileSink = (FileSink(out, self.report) if out is not None
+                                           else KafkaSink(settings, self.report))
         pools = FakerPools(seed)
         entities = settings.producer.entities_per_scenario
         self.generators: dict[str, ScenarioGenerator] = {
             key: generator_class(key)(seed, entities, pools) for key in scenarios
         }
-        self.report = PublishReport(seed, {key: ScenarioCounts() for key in scenarios})
-        self.sink: KafkaSink | FileSink = FileSink(out) if out is not None else KafkaSink(settings, self.report)
 
     def _publish(self, scenario: str, rows: list[Emitted]) -> None:
-        self.sink.send(scenario, rows)
         counts = self.report.scenarios[scenario]
-        counts.produced += len(rows)
+        counts.sent += len(rows)  # before sending: a delivery report may come back during the send
+        self.sink.send(scenario, rows)
         counts.truth += sum(row.pattern is not None for row in rows)
 
     def run(
@@ -167,8 +223,8 @@ class ScenarioPublisher:
         on_progress: Callable[[PublishReport], None] | None = None,
     ) -> PublishReport:
         """Publish until the duration, the event count, ``span_ms`` of event time or
-        ``should_stop`` ends the run, then flush and return the report (failed deliveries
-        subtracted)."""
+        ``should_stop`` ends the run, then flush and return the report (what the broker
+        acknowledged, refused, and left unacknowledged)."""
         per_scenario_rate = self.rate / len(self.generators)
         cursor = dict.fromkeys(self.generators, self.start_ms)
         end_ms = None if span_ms is None else self.start_ms + span_ms
@@ -210,8 +266,6 @@ class ScenarioPublisher:
                 on_progress(self.report)
         self.report.elapsed_s = time.monotonic() - started
         remaining = self.sink.close()
-        for counts in self.report.scenarios.values():
-            counts.produced -= counts.failed
         if remaining:
             self.report.errors["undelivered_at_exit"] += remaining
         self.report.elapsed_s = time.monotonic() - started

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 import aiohttp.web
 import numpy as np
@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.sink import BatchSink, CommitPoint
+from bankguard.stream_agents.sink_metrics import CHECK_INTERVAL_S, SinkWatch
 from bankguard.stream_agents.state import TABLE_NAME, StateStore
-from bankguard.stream_agents.web import WorkerApp, add_health_page
+from bankguard.stream_agents.faust_seam import SnapshotTable, TransportOptions, WorkerApp
+from bankguard.stream_agents.snapshots import SnapshotIndex, SnapshotPolicy
+from bankguard.stream_agents.web import add_health_page
 
 log = logging.getLogger(__name__)
 
@@ -114,49 +117,56 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         store="memory://",
         monitor=QuietMonitor(),
     )
-    app.fetch_max_wait_ms = worker.fetch_max_wait_ms  # read by our transport
     metrics = WorkerMetrics()
     metrics.build.info({"version": __version__})
 
     scenario_of = {topic: key for key, topic in topics.scenario_topics.items()}
     source = app.topic(*scenario_of, key_type=bytes, value_type=bytes)
-    table = app.Table(TABLE_NAME, key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
+    snapshots = SnapshotPolicy(SnapshotIndex(settings, topics.state_changelog))
+    table = SnapshotTable(app, index=snapshots.index, name=TABLE_NAME, key_type=bytes, value_type=bytes,
+                          partitions=settings.topics.partitions, beacon=app.beacon)
+    app.tables.add(table)  # what app.Table does, with the table class that recovers from snapshots
     store = StateStore(table.data)
     sink = BatchSink(settings)
+    sink_watch = SinkWatch(sink)
+    metrics.registry.register(sink_watch)
     changelog = table.changelog_topic.get_topic_name()
     assert changelog == topics.state_changelog, changelog  # created up front by ensure_topics
-    commit_point = app.commit_point = CommitPoint(sink, store, changelog)  # run by our transport
+    commit_point = CommitPoint(sink, store, changelog, snapshots)
+    app.use_transport_options(TransportOptions(fetch_max_wait_ms=worker.fetch_max_wait_ms,
+                                               commit_point=commit_point))
     watcher.on_change = metrics.rules_changed
     watcher.on_reject = lambda reason: metrics.rules_rejected.inc()  # the watcher dead-letters it
     metrics.rules_changed(watcher.config)
     models, forecast = load_models(settings, metrics)
     scorer = StreamScorer(store, lambda: watcher.config, models)
 
-    @app.on_partitions_revoked.connect
-    async def forget_state(app: faust.App, revoked: set, **kwargs: object) -> None:
-        await commit_point()  # nothing scored is lost with the cache
-        store.forget()  # the table is the truth after a rebalance
-        metrics.partitions_revoked()
+    app.on_partitions_revoked.connect(revoke_handler(commit_point, store, snapshots, metrics))  # type: ignore[arg-type]
+
+    @app.timer(CHECK_INTERVAL_S)
+    async def watch_sink() -> None:
+        sink_watch.check()  # an outage is logged and exported while the worker waits it out
 
     async def handle(batch: Sequence[EventT]) -> None:
+        await sink.wait_for_room()  # back-pressure: no new batch while the broker holds a full sink
         incoming = [
             Incoming(scenario_of[e.message.topic], e.message.topic, e.message.partition, e.message.offset,
-                     e.message.key, e.message.value,
+                     e.message.key, e.message.value or b"",  # a tombstone is malformed input
                      int(e.message.timestamp * 1000) if e.message.timestamp else None)
             for e in batch
         ]
         scored = scorer.score(incoming)
-        for key, value, letter, scenario in scored.dead_letters:
-            sink.send(topics.dlq, key, value, headers=letter.headers())
-            metrics.rejected.labels(scenario, letter.reason).inc()
-        for key, value, _scenario, _detector, _severity in scored.alerts:
-            sink.send(topics.alerts, key, value)
+        for rejected in scored.dead_letters:
+            sink.send(topics.dlq, rejected.key, rejected.value, headers=rejected.letter.headers())
+            metrics.rejected.labels(rejected.scenario, rejected.letter.reason).inc()
+        for alert in scored.alerts:
+            sink.send(topics.alerts, alert.key, alert.value)
         sink.poll()
         done = time.time()
         for scenario, count in scored.valid.items():
             metrics.events.labels(scenario).inc(count)
-        for _, _, scenario, detector, severity in scored.alerts:
-            metrics.alerts.labels(scenario, detector, severity).inc()
+        for alert in scored.alerts:
+            metrics.alerts.labels(alert.scenario, alert.detector, alert.severity).inc()
         for scenario, times_ms in scored.event_times_ms.items():
             metrics.latency.observe(np.maximum(0.0, done - np.asarray(times_ms) / 1000), scenario)
         metrics.batch_size.observe(len(batch))
@@ -172,10 +182,11 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     @app.agent(source, name="score")
     async def score(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+        # take_events is on faust's Stream class, not on the StreamT interface
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             await handle(batch)
 
-    @app.page("/metrics")
+    @app.page("/metrics")  # type: ignore[arg-type]  # faust types a page as a View method
     async def metrics_page(web: faust.web.Web, request: faust.web.Request) -> aiohttp.web.Response:
         # A plain aiohttp response: Faust's helper cannot carry the exposition
         # format's full content type (version and charset).
@@ -185,6 +196,20 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
 
     add_health_page(app)
     return app
+
+
+def revoke_handler(commit_point: CommitPoint, store: StateStore, snapshots: SnapshotPolicy,
+                   metrics: WorkerMetrics) -> Callable[..., Awaitable[None]]:
+    """The receiver of Faust's ``on_partitions_revoked``: make everything scored durable before the
+    partitions move (the next owner recovers the state from the changelog), then drop the cache."""
+
+    async def flush_state(app: faust.App, revoked: set[TP], **kwargs: object) -> None:
+        await commit_point()  # nothing scored is lost with the cache
+        store.forget()  # the table is the truth after a rebalance
+        snapshots.forget()  # its partitions' changelogs are recounted when they are written again
+        metrics.partitions_revoked()
+
+    return flush_state
 
 
 def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage | None, ForecastStage | None]:

@@ -6,9 +6,11 @@ a consumer can replay the value as it was, and read the reason without parsing i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 HEADER_PREFIX = "bankguard.dlq."
+KEPT_BYTES = 64 * 1024  # what the DLQ keeps of a record too large to deliver whole
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,16 @@ class DeadLetter:
         timestamp = get("timestamp")
         return cls(get("reason"), get("detail"), get("topic"), int(get("partition")),
                    int(get("offset")), int(timestamp) if timestamp else None)
+
+
+def truncated_copy(key: bytes | None, value: bytes, headers: dict[str, bytes]) -> tuple[bytes | None, bytes,
+                                                                                       dict[str, bytes]]:
+    """A record too large to deliver, cut to what the DLQ keeps: the first
+    :data:`KEPT_BYTES` of key and value, with the original size and SHA-256 of the value in
+    headers so the copy can be matched to its source."""
+    size = len(value) + len(key or b"")
+    return (key[:1024] if key else key), value[:KEPT_BYTES], headers | {
+        HEADER_PREFIX + "truncated": b"true",
+        HEADER_PREFIX + "original_size": str(size).encode(),
+        HEADER_PREFIX + "sha256": hashlib.sha256(value).hexdigest().encode(),
+    }

@@ -3,6 +3,11 @@
 Transport-free on purpose: the Faust agent feeds it ``take_events`` batches and sends
 what it returns (alerts, dead letters); tests can drive it directly.
 
+Input never stops the stream: an event the parser refuses, or one whose scoring raises,
+becomes a dead letter with its reason, and the batch around it is scored. A scenario's
+share of a batch that raises is rolled back and scored again event by event, so only the
+failing event is dead-lettered (``scoring_error``) and the others' state and alerts stand.
+
 Redelivery (at-least-once) is safe: each entity's state remembers the input offset
 of the last event it absorbed, and an event at or below it is counted but not
 applied twice. State is written only after the alerts of the events it absorbed are
@@ -16,13 +21,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
 
 from bankguard.alerts import Finding, alert_record
-from bankguard.events import InvalidEvent, epoch_ms, parse_event
+from bankguard.events import InvalidEvent, decode_event, epoch_ms
+from bankguard.features.spec import Feature
 from bankguard.rules import Batch, evaluate, features_for
 from bankguard.rules.config import SEVERITY_RANK, RulesConfig
 from bankguard.stream_agents.dead_letters import DeadLetter
@@ -30,6 +36,8 @@ from bankguard.stream_agents.dead_letters import DeadLetter
 if TYPE_CHECKING:  # models are optional at import time: loading them pulls onnxruntime
     from bankguard.stream_agents.model_stage import ModelStage
 from bankguard.stream_agents.state import StateStore, state_key
+
+SCORING_ERROR = "scoring_error"
 
 
 @dataclass(frozen=True)
@@ -43,16 +51,61 @@ class Incoming:
     timestamp_ms: int | None
 
 
+class AlertOut(NamedTuple):
+    """An alert record to send, with the labels its metric is counted under."""
+
+    key: bytes
+    value: bytes
+    scenario: str
+    detector: str
+    severity: str
+
+
+class Rejected(NamedTuple):
+    """A message refused before scoring: its original bytes and why."""
+
+    key: bytes | None
+    value: bytes
+    letter: DeadLetter
+    scenario: str
+
+
+class Row(NamedTuple):
+    """A valid event of one scenario, with the input position its state remembers."""
+
+    event: dict[str, Any]
+    partition: int
+    offset: int
+    message: Incoming  # what a scoring failure dead-letters
+
+
+def rejected(message: Incoming, reason: str, detail: str) -> Rejected:
+    """A message as its dead letter: the original key and bytes, why, and where it was read."""
+    letter = DeadLetter(reason, detail, message.topic, message.partition, message.offset, message.timestamp_ms)
+    return Rejected(message.key, message.value, letter, message.scenario)
+
+
 @dataclass
 class Scored:
     """What a batch produced, for the agent to send and count (its state changes wait in the
     :class:`StateStore` for the next commit point)."""
 
-    alerts: list[tuple[bytes, bytes, str, str, str]] = field(default_factory=list)  # key, value, scenario, detector, severity
-    dead_letters: list[tuple[bytes | None, bytes, DeadLetter, str]] = field(default_factory=list)  # + scenario
+    alerts: list[AlertOut] = field(default_factory=list)
+    dead_letters: list[Rejected] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
     event_times_ms: dict[str, list[int]] = field(default_factory=dict)  # per scenario
     high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
+
+    def merge(self, other: Scored) -> None:
+        """Add what another part of the same batch produced."""
+        self.alerts += other.alerts
+        self.dead_letters += other.dead_letters
+        for scenario, count in other.valid.items():
+            self.valid[scenario] = self.valid.get(scenario, 0) + count
+        for scenario, times in other.event_times_ms.items():
+            self.event_times_ms.setdefault(scenario, []).extend(times)
+        for scenario, flags in other.high_risk.items():
+            self.high_risk.setdefault(scenario, []).extend(flags)
 
 
 class StreamScorer:
@@ -62,29 +115,49 @@ class StreamScorer:
         self.state = state
         self.rules = rules
         self.models = models
-        self._feature_cache: dict[str, tuple[RulesConfig, tuple]] = {}
+        self._feature_cache: dict[str, tuple[RulesConfig, tuple[Feature, ...]]] = {}
 
     def score(self, messages: list[Incoming]) -> Scored:
         config = self.rules()
         out = Scored()
-        grouped: dict[str, list[tuple[dict, int]]] = defaultdict(list)
+        grouped: dict[str, list[Row]] = defaultdict(list)
         for message in messages:
             try:
-                parsed = parse_event(message.scenario, message.value)
+                parsed = decode_event(message.scenario, message.value)
             except InvalidEvent as error:
-                letter = DeadLetter(error.reason, error.detail, message.topic, message.partition,
-                                    message.offset, message.timestamp_ms)
-                out.dead_letters.append((message.key, message.value, letter, message.scenario))
+                out.dead_letters.append(rejected(message, error.reason, error.detail))
                 continue
-            event = orjson.loads(message.value)
-            event["t_ms"] = epoch_ms(parsed.event_time)
-            grouped[message.scenario].append((event, message.partition, message.offset))
+            event = parsed.fields  # the one decode: the scoring reads what was validated
+            event["t_ms"] = epoch_ms(parsed.model.event_time)
+            grouped[message.scenario].append(Row(event, message.partition, message.offset, message))
         for scenario, rows in grouped.items():
-            self._score_scenario(scenario, rows, config, out)
+            out.merge(self._score_isolated(scenario, rows, config))
         self.state.end_batch()
         return out
 
-    def _features(self, scenario: str, config: RulesConfig, model_features: tuple) -> tuple:
+    def _score_isolated(self, scenario: str, rows: list[Row], config: RulesConfig) -> Scored:
+        """The scenario's rows scored together; if that raises, its state changes are rolled
+        back and each row is scored alone, dead-lettering only the rows that raise."""
+        backing = self.state.backing
+        keys = {state_key(scenario, row.event["entity_id"]): row.partition for row in rows}
+        try:
+            return self._score_scenario(scenario, rows, config)
+        except Exception:  # noqa: BLE001  # any failure: find the event that causes it
+            for key, partition in keys.items():  # the store's states are the batch's start
+                self.state.restore(key, backing.get(key), partition)
+        out = Scored()
+        for row in rows:
+            key = state_key(scenario, row.event["entity_id"])
+            before = self.state.get(key, row.partition).encode()
+            try:
+                out.merge(self._score_scenario(scenario, [row], config))
+            except Exception as exc:  # noqa: BLE001  # this event's own failure: dead-lettered
+                self.state.restore(key, before, row.partition)
+                out.dead_letters.append(rejected(row.message, SCORING_ERROR, f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def _features(self, scenario: str, config: RulesConfig,
+                  model_features: tuple[Feature, ...]) -> tuple[Feature, ...]:
         """The rules' and models' features of a scenario, rebuilt only when the config changes
         (a stable tuple lets the feature engine reuse its evaluation plan)."""
         cached = self._feature_cache.get(scenario)
@@ -92,23 +165,26 @@ class StreamScorer:
             cached = self._feature_cache[scenario] = (config, features_for(scenario, config, model_features))
         return cached[1]
 
-    def _score_scenario(self, scenario: str, rows: list[tuple[dict, int, int]], config: RulesConfig,
-                        out: Scored) -> None:
-        model_features = self.models.features(scenario) if self.models else ()
-        with_sequences = self.models is not None and self.models.reads_sequences(scenario)
+    def _score_scenario(self, scenario: str, rows: list[Row], config: RulesConfig) -> Scored:
+        """Alerts, counts and risk flags of one scenario's rows (their states updated in the store)."""
+        out = Scored()
+        models = self.models
+        model_features = models.features(scenario) if models else ()
+        with_sequences = models is not None and models.reads_sequences(scenario)
         features = self._features(scenario, config, model_features)
         values: list[list[float]] = []  # per event, in the order of ``features``
-        events, sequences = [], []
-        out.event_times_ms[scenario] = [event["t_ms"] for event, _, _ in rows]
-        for event, partition, offset in rows:
+        events: list[dict[str, Any]] = []
+        sequences: list[Any] = []
+        out.event_times_ms[scenario] = [row.event["t_ms"] for row in rows]
+        for event, partition, offset, _ in rows:
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
             if state.offset is not None and offset <= state.offset:
                 continue  # redelivered: already in the state, its alerts already acknowledged
             state.offset = offset
             values.append(state.observe_row(features, event, event["t_ms"]))
             events.append(event)
-            if with_sequences:
-                sequences.append(self.models.sequence(state, event))
+            if models is not None and with_sequences:
+                sequences.append(models.sequence(state, event))
         out.valid[scenario] = len(rows)
         by_feature = np.array(values, dtype=np.float64).reshape(len(events), len(features)).T.copy()
         arrays = {feature.name: column for feature, column in zip(features, by_feature, strict=True)}
@@ -116,17 +192,18 @@ class StreamScorer:
         hits = evaluate(batch, config)
         high = np.zeros(len(events), dtype=bool)
         high[[hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]]] = True
-        if model_features and events:
-            model_alerts, flagged = self.models.score(scenario, events, arrays, sequences)
+        if models is not None and model_features and events:
+            model_alerts, flagged = models.score(scenario, events, arrays, sequences)
             high |= flagged
             for alert in model_alerts:
                 self._emit(out, scenario, events[alert.row], alert, config.version)
         out.high_risk.setdefault(scenario, []).extend(high.tolist())
         for hit in hits:
             self._emit(out, scenario, events[hit.row], hit, config.version)
+        return out
 
     @staticmethod
-    def _emit(out: Scored, scenario: str, event: dict, finding: Finding, config_version: str) -> None:
+    def _emit(out: Scored, scenario: str, event: dict[str, Any], finding: Finding, config_version: str) -> None:
         record = alert_record(scenario=scenario, event=event, finding=finding, config_version=config_version)
-        out.alerts.append((event["entity_id"].encode(), orjson.dumps(record), scenario, finding.detector.id,
-                           finding.severity))
+        out.alerts.append(AlertOut(event["entity_id"].encode(), orjson.dumps(record), scenario,
+                                   finding.detector.id, finding.severity))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 
 from bankguard.features.incremental import EntityState
+from bankguard.stream_agents.snapshots import key_partition
 
 TABLE_NAME = "entity-state"
 
@@ -40,6 +41,12 @@ class StateStore:
         self._touched[key] = partition
         return state
 
+    def restore(self, key: bytes, value: bytes | None, partition: int) -> None:
+        """Put back a state as it was serialized (``None``: the entity had none), undoing the
+        updates of events whose scoring failed."""
+        self._live[key] = EntityState.decode(value) if value else EntityState()
+        self._touched[key] = partition
+
     def end_batch(self) -> None:
         """Serialize every entity the batch touched (into the local table too); the newest
         version of each waits for :meth:`take_unwritten`. Done per batch, so the cost follows
@@ -54,6 +61,11 @@ class StateStore:
         """The serialized states not yet written to the changelog, handed over once."""
         unwritten, self._unwritten = self._unwritten, {}
         return unwritten
+
+    def states_of(self, partition: int, partitions: int) -> dict[bytes, bytes]:
+        """Every state of one changelog partition as it stands (a snapshot's content)."""
+        return {key: value for key, value in self.backing.items()
+                if key_partition(key, partitions) == partition}
 
     def forget(self) -> None:
         """Drop the cache (after a rebalance the table is the truth again)."""

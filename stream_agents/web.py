@@ -3,7 +3,8 @@
 Faust mounts its own views by default: ``/router`` (which worker owns a table key: the
 cluster's topology), ``/table`` (table contents: entity state), and statistics or a
 status index at ``/``. None of them has authentication, and the worker needs none of
-them (no ``@table_route``), so this web driver mounts no built-in blueprint at all.
+them (no ``@table_route``), so this web driver mounts no built-in blueprint at all
+(the worker app builds it: see :class:`~bankguard.stream_agents.faust_seam.WorkerApp`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,6 @@ class MetricsOnlyWeb(AiohttpWeb):
     production_blueprints = ()
     debug_blueprints = ()
     optional_blueprints = ()
-
-
-class WorkerApp(faust.App):
-    """A Faust app whose web server carries only the pages the worker registers."""
-
-    def _new_web(self) -> MetricsOnlyWeb:
-        return MetricsOnlyWeb(self)
 
 
 def add_health_page(app: faust.App) -> None:

@@ -12,12 +12,15 @@ from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.settings import Settings
 from bankguard.rules.config import load_rules
 from bankguard.stream_agents.app import create_app
+from bankguard.stream_agents.faust_seam import check_versions
 from bankguard.stream_agents.rules_control import RulesWatcher
 from bankguard.topics import Topics
 
 
 def run_worker(settings: Settings, *, loglevel: str = "warning") -> None:
-    """Check the web port, make sure the topics exist, then hand over to Faust."""
+    """Check the Faust and aiokafka versions and the web port, make sure the topics exist, then
+    hand over to Faust."""
+    check_versions()  # the overrides in faust_seam mirror exactly these versions
     port = settings.worker.web_port
     if not port_is_free("127.0.0.1", port):
         raise BankguardError(

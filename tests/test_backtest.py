@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -145,10 +146,13 @@ def test_parquet_and_json_lines_files_give_the_same_alerts(labelled, tmp_path):
     assert from_json["evidence"].tolist() == from_parquet["evidence"].tolist()
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_path):
     day = tmp_path / "day.parquet"
+    # Models off for produce's investigations desk too, as for the backtest below (--no-models).
     produced = bankguard("produce", "--out", str(day), "--rate", "1.5", "--days", "1", "--start", "2026-11-20",
-                         "--seed", "5", "--no-progress", timeout=120)
+                         "--seed", "5", "--no-progress", timeout=120,
+                         env=os.environ | {"BANKGUARD_MODELS__ENABLED": "false"})
     assert produced.returncode == 0, produced.stderr
     truth = tmp_path / "day.truth.parquet"
     assert truth.is_file()
@@ -192,6 +196,7 @@ def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_p
     assert len(list(out.glob("page*.png"))) == len(pdf.pages)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 @pytest.mark.parametrize(("args", "needle"), [
     (["--source", "missing.parquet"], "no such file"),
     (["--source", "events.jsonl", "--from", "yesterday"], "--from"),

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,9 @@ from confluent_kafka.admin import AdminClient
 from bankguard.broker import free_port
 from bankguard.event_files import RecordFileWriter, event_schema
 from bankguard.output_files import atomic_output, write_text_atomic
+from kafka_helpers import wait_until
+
+pytestmark = pytest.mark.broker  # every test runs a `bankguard` command
 
 
 def bankguard(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
@@ -163,9 +165,11 @@ def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0
-    time.sleep(0.2)
-    with socket.socket() as probe:  # the broker process is gone with its port
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    def port_closed() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) != 0
+
+    wait_until(port_closed, "the broker process gone with its port", timeout_s=10)
 
 
 def test_an_output_is_whole_or_absent(tmp_path):

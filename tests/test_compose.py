@@ -399,7 +399,7 @@ def compose_variable(value: str) -> str:
     return match.group(1)
 
 
-ROLES = {"producer": "producer", "worker": "worker"}
+ROLES = {"producer": "producer", "worker": "worker", "investigations": "investigations"}
 
 
 @pytest.mark.parametrize("service", bankguard_services())
@@ -449,6 +449,7 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
                    "Write": [topics.alerts, topics.dlq, topics.rules_audit, topics.state_changelog]},
         "rules-publisher": {"Write": [topics.rules_control]},
         "alerts-reader": {"Read": [topics.alerts]},
+        "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes], "Write": [topics.outcomes]},
     }
     assert set(acls()) == set(may) and set(scram_users()) == set(may) | {"admin"}
     for principal, operations in may.items():

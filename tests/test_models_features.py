@@ -35,8 +35,9 @@ from bankguard.models.features import (
 from bankguard.models.sequences import SEQ_LEN, SequenceBuffer, build_sequences, vector_width
 from bankguard.scenarios import SCENARIOS
 
+# With an outcomes feed, so the counterparty rate's definition is exercised end to end.
 SMALL = replace(QUICK, days=9, events_per_day=350, n_entities=80, warmup_days=1, val_days=2,
-                gap_days=1, test_days=2)
+                gap_days=1, test_days=2, counterparty_outcomes=True)
 
 
 @pytest.fixture(scope="module", params=list(SCENARIOS))

@@ -102,6 +102,7 @@ def test_champion_is_best_pr_auc_unless_pinned(registry):
         choose_champion(manifests, "svm")
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_cli_verify_reports_a_tampered_artifact_in_one_line(registry):
     (registry / SCENARIO / "logreg" / ARTIFACT).write_bytes(b"not a model")
     result = subprocess.run([sys.executable, "-m", "bankguard", "models", "verify", "--dir", str(registry)],
@@ -109,3 +110,13 @@ def test_cli_verify_reports_a_tampered_artifact_in_one_line(registry):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
     assert "sha256" in result.stderr and "logreg" in result.stderr
+
+
+def test_champion_ties_go_to_the_earlier_model_whatever_the_order():
+    from bankguard.models.registry import choose_champion
+
+    tied = {"mlp": {"metrics": {"pr_auc": 0.9}}, "hist_gbdt": {"metrics": {"pr_auc": 0.9}},
+            "logreg": {"metrics": {"pr_auc": 0.5}}, "lstm": {"metrics": {"pr_auc": float("nan")}}}
+    assert choose_champion(tied) == "hist_gbdt"
+    assert choose_champion(dict(reversed(list(tied.items())))) == "hist_gbdt"
+    assert choose_champion(tied | {"random_forest": {"metrics": {"pr_auc": 0.9}}}) == "random_forest"

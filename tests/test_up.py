@@ -12,8 +12,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 from bankguard.broker import free_port
 from bankguard.scenarios import SCENARIOS
+from kafka_helpers import wait_until
+
+pytestmark = pytest.mark.broker  # each test runs the whole stack
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -103,5 +108,45 @@ def test_interactive_stack_is_scraped_and_ctrl_c_stops_every_process(tmp_path):
         process.send_signal(signal.SIGINT)
         code = process.wait(90)
     assert code == 0, process.stderr.read()[-3000:]
-    time.sleep(0.5)
-    assert processes_with(marker) == []
+    wait_until(lambda: processes_with(marker) == [], "every process of the stack gone", timeout_s=10)
+
+
+def _stack_pid(marker: str, name: str) -> int:
+    """The pid of the stack's child whose command line names ``name`` (tansu, worker...)."""
+    for pid in processes_with(marker):
+        try:
+            argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(name.encode() in part for part in argv[:4]):
+            return pid
+    raise AssertionError(f"no {name} process in the stack")
+
+
+@pytest.mark.parametrize(("victim", "command_part", "notice"), [
+    ("broker", "tansu", "bankguard: broker was killed by SIGKILL; see "),
+    ("worker", "worker", "bankguard: worker-0 was killed by SIGKILL; see "),
+])
+def test_a_killed_child_stops_the_stack_in_one_line(tmp_path, victim, command_part, notice):
+    env, marker = stack_env(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "bankguard", "up", "--rate", "200"],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        output = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(line.startswith("running;") for line in output):
+            output.append(process.stderr.readline())
+            assert process.poll() is None, "".join(output)
+        os.kill(_stack_pid(marker, command_part), signal.SIGKILL)
+        killed = time.monotonic()
+        code = process.wait(60)
+        took_s = time.monotonic() - killed
+        rest = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 1, rest
+    lines = [line for line in rest.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(notice), rest[-3000:]
+    assert took_s < 30, f"{victim}'s death took {took_s:.1f} s to stop the stack"
+    wait_until(lambda: processes_with(marker) == [], "every process of the stack gone", timeout_s=10)

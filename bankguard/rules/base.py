@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,10 @@ class Batch:
         self._columns: dict[tuple[str, bool], np.ndarray] = {}
 
     def __len__(self) -> int:
-        return len(self._events) if self._events is not None else len(self._frame)
+        if self._events is not None:
+            return len(self._events)
+        assert self._frame is not None  # one of the two, checked in __init__
+        return len(self._frame)
 
     def column(self, name: str, numeric: bool = False) -> np.ndarray:
         cached = self._columns.get((name, numeric))
@@ -53,6 +56,7 @@ class Batch:
             else:
                 values = self._frame[name].astype(object).where(self._frame[name].notna(), None).to_numpy()
         else:
+            assert self._events is not None  # one of the two, checked in __init__
             raw = [event.get(name) for event in self._events]
             values = (np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
                       if numeric else np.array(raw, dtype=object))
@@ -104,11 +108,15 @@ class Rule(Protocol):
 RULES: dict[str, Rule] = {}
 
 
-def register(cls: type) -> type:
+R = TypeVar("R", bound=type)
+
+
+def register(cls: R) -> R:
     """Class decorator: add one instance of the rule to the registry, by id."""
-    if cls.id in RULES:
-        raise ValueError(f"duplicate rule id {cls.id}")
-    RULES[cls.id] = cls()
+    rule: Rule = cls()
+    if rule.id in RULES:
+        raise ValueError(f"duplicate rule id {rule.id}")
+    RULES[rule.id] = rule
     return cls
 
 

@@ -8,7 +8,7 @@ names the config version that produced it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -81,7 +81,7 @@ class RulesConfig(_Strict):
                 )
         return self
 
-    def params(self, rule_id: str) -> dict:
+    def params(self, rule_id: str) -> dict[str, Any]:
         """Parameters of a context rule (empty: the rule's defaults)."""
         return self.context.get(rule_id, {})
 

@@ -34,7 +34,8 @@ def publish_rules(settings: Settings, path: Path) -> tuple[str, str]:
     ensure_topics(settings, bankguard_topics(settings))
     producer = Producer(producer_config(settings))
     failures: list[str] = []
-    producer.produce(topic, value, CONTROL_KEY, headers=sign(key, topic, value),
+    headers: dict[str, str | bytes | None] = dict(sign(key, topic, value))  # the type the client declares
+    producer.produce(topic, value, CONTROL_KEY, headers=headers,
                      on_delivery=lambda err, msg: failures.append(str(err)) if err else None)
     if producer.flush(15) or failures:
         detail = f": {failures[0]}" if failures else ""

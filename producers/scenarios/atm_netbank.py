@@ -2,7 +2,12 @@
 
 Patterns (each invisible in a single event):
 - ``credential_stuffing_takeover``: failed logins with rising attempt numbers from an
-  unknown device and IP, then a success and, minutes later, a transfer to a new payee.
+  unknown device and IP (in a country customers log in from), then a success and,
+  minutes later, a transfer to a new payee.
+
+Legitimate look-alike (unlabelled): ``forgotten_password``, a customer retrying on their
+own device, attempt numbers rising the same way, then in (or locked out). Alone, a
+login with attempt 6 says nothing; whose device it is and what follows does.
 - ``atm_cash_out``: withdrawals at ATMs in several cities within an hour (cloned cards),
   each within the per-withdrawal limit, together close to the daily cap.
 """
@@ -20,7 +25,7 @@ CITY_WEIGHTS = np.array([0.14, 0.14, 0.1, 0.1, 0.08, 0.08, 0.07, 0.07, 0.06, 0.0
 ATMS_PER_CITY = 800
 WITHDRAWAL_LIMIT = 5_000.0  # CNY per withdrawal
 DAILY_CAP = 20_000.0  # CNY of ATM cash per card and day
-FOREIGN = ["US", "RU", "VN", "NG", "BR", "UA"]
+LOGIN_FAILURE = 0.05
 TABLET, DESKTOP = 2, 3  # columns of device_ids; columns 0 and 1 are phones
 
 
@@ -89,7 +94,7 @@ class AtmNetbankGenerator(ScenarioGenerator):
         amount = np.where(action == "withdrawal", cash, np.where(action == "transfer", sent, np.array(None)))
         retries = np.where(action == "login", rng.geometric(0.85, n), rng.geometric(0.97, n))
         attempts = np.minimum(retries, 100)  # a typo or two; ATM PINs rarely need a second go
-        success = rng.random(n) > np.where(action == "login", 0.05, 0.015)
+        success = rng.random(n) > np.where(action == "login", LOGIN_FAILURE, 0.015)
         counterparty = np.where(atm, self.atm_ids[atm_at], np.array(None))
         transfer = np.flatnonzero(action == "transfer")
         counterparty[transfer] = self._payees(e[transfer])
@@ -114,15 +119,17 @@ class AtmNetbankGenerator(ScenarioGenerator):
         return [f"62{x:017d}" for x in fresh.tolist()]
 
     def _stranger(self) -> Event:
-        """An attacker's device and exit IP: unknown to the account, often a domestic proxy."""
+        """An attacker's device and exit IP: unknown to the account, yet drawn like any
+        customer's (a domestic proxy, a country some other account logs in from)."""
         rng = self.rng
         desktop = bool(rng.random() < 0.5)
+        other = int(rng.integers(0, self.n_entities))
         return {
             "access_method": "Netbank" if desktop else "MobileApp",
             "device_type": "desktop" if desktop else "mobile",
             "device_id": f"D{int(rng.integers(0, 2**40)):010x}",
             "ip_address": self.pools.ipv4[int(rng.integers(0, self.pools.size))],
-            "country": "CN" if rng.random() < 0.6 else str(rng.choice(FOREIGN)),
+            "country": "JP" if rng.random() < 0.01 else str(self.home[other]),
         }
 
     def _credential_stuffing_takeover(self, entity: int, t0: int) -> list[tuple[int, Event]]:
@@ -164,10 +171,30 @@ class AtmNetbankGenerator(ScenarioGenerator):
                                            amounts.tolist(), strict=True)
         ]
 
+    def _forgotten_password(self, entity: int, t0: int) -> list[tuple[int, Event]]:
+        """A customer's own retries: the stuffing's logins from a known device, no transfer."""
+        rng = self.rng
+        slot = int(rng.integers(0, self.phones[entity])) if rng.random() < 0.6 else DESKTOP
+        own = {"access_method": "MobileApp" if slot != DESKTOP else "Netbank",
+               "device_type": "mobile" if slot != DESKTOP else "desktop",
+               "device_id": str(self.device_ids[entity, slot]),
+               "ip_address": self.pools.ipv4[int(self.ip_index[entity])], "country": str(self.home[entity])}
+        tries = int(rng.integers(3, 13))
+        locked = rng.random() < 0.2
+        events, offset = [], 0
+        for attempt in range(1, tries + 1):
+            events.append((offset, {**own, "action": "login", "login_attempts": attempt,
+                                    "success": attempt == tries and not locked, "amount": None,
+                                    "currency": None, "counterparty": None}))
+            offset += int(rng.integers(4_000, 40_000))
+        return events
+
     def patterns(self) -> list[Pattern]:
         return [
-            Pattern("credential_stuffing_takeover", 0.001, self._credential_stuffing_takeover,
+            Pattern("credential_stuffing_takeover", 0.0013, self._credential_stuffing_takeover,
                     "failed logins from a new device, a success, then a transfer to a new payee"),
             Pattern("atm_cash_out", 0.0012, self._atm_cash_out,
                     "withdrawals near the daily cap at ATMs in several cities within an hour"),
+            Pattern("forgotten_password", 0.012, self._forgotten_password,
+                    "a customer's own retries on a known device: legitimate", benign=True, order_only=False),
         ]

@@ -46,7 +46,9 @@ class Pattern:
 
     ``benign`` marks a legitimate look-alike: the same events as a risk pattern in
     another order. Its events are not labelled (they are legitimate traffic), so only a
-    model that reads the order of an entity's events can tell the two apart.
+    model that reads the order of an entity's events can tell the two apart. With
+    ``order_only`` false, the look-alike differs in more than order (whose device, what
+    follows): it is there so no single field of the risk pattern stands out.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Pattern:
     plan: Callable[[int, int], list[tuple[int, Event]]]  # (entity index, start ms) -> events
     description: str = ""
     benign: bool = False
+    order_only: bool = True
 
 
 @dataclass(order=True)
@@ -130,7 +133,7 @@ class ScenarioGenerator(ABC):
     @property
     def order_only(self) -> bool:
         """Whether a risk pattern has a benign look-alike that differs only in order."""
-        return any(pattern.benign for pattern in self._patterns)
+        return any(pattern.benign and pattern.order_only for pattern in self._patterns)
 
     def pick_entities(self, count: int) -> np.ndarray:
         return self.rng.choice(self.n_entities, size=count, p=self.activity)

@@ -70,12 +70,20 @@ class CyberSecurityGenerator(ScenarioGenerator):
         self.upload = rng.lognormal(np.log(20 * MB), 1.2, n)  # usual sanctioned upload size
         self.ipv4 = np.array(self.pools.ipv4, dtype=object)
 
+    def _severity(self, threat: np.ndarray) -> np.ndarray:
+        """Severity scores as the detectors give them for each threat."""
+        return np.round(np.clip(self.rng.gamma(4.0, SEVERITY[threat] / 4.0), 0.1, 10.0), 1)
+
+    def _systems(self, threat: np.ndarray) -> np.ndarray:
+        """Systems one detection touches, per threat."""
+        return np.minimum(self.rng.geometric(SYSTEMS_P[threat]), 10_000)
+
     def background(self, entities: np.ndarray, timestamps_ms: np.ndarray) -> list[Event]:
         rng, n, e = self.rng, len(entities), entities
         threat = _categorical(THREAT_CUMULATIVE[self.role[e]], rng.random(n))
         detector = DETECTORS[_categorical(DETECTOR_CUMULATIVE[threat], rng.random(n))]
-        severity = np.round(np.clip(rng.gamma(4.0, SEVERITY[threat] / 4.0), 0.1, 10.0), 1)
-        systems = np.minimum(rng.geometric(SYSTEMS_P[threat]), 10_000)
+        severity = self._severity(threat)
+        systems = self._systems(threat)
         usual = BYTES[np.minimum(threat, DDOS)]
         bytes_out = np.where(threat == INSIDER, self.upload[e] * rng.lognormal(0.0, 0.8, n),
                              usual * rng.lognormal(0.0, 1.0, n)).astype(np.int64)
@@ -121,32 +129,35 @@ class CyberSecurityGenerator(ScenarioGenerator):
         rng = self.rng
         host = entity if self.role[entity] == 0 else int(rng.choice(self.workstations))
         c2, lure = self._remote(), self._remote()
-        phish = self._detection(PHISHING, "email_gateway", rng.uniform(3.0, 5.5), lure,
-                                int(rng.lognormal(np.log(3e3), 0.5)))
-        malware = self._detection(MALWARE, "edr", rng.uniform(4.0, 6.5), c2, int(rng.lognormal(np.log(2e4), 0.5)))
+        severity = self._severity(np.array([PHISHING, MALWARE, MALWARE, INSIDER])).tolist()
+        phish = self._detection(PHISHING, "email_gateway", severity[0], lure,
+                                int(BYTES[PHISHING] * rng.lognormal(0.0, 1.0)))
+        malware = self._detection(MALWARE, "edr", severity[1], c2, int(BYTES[MALWARE] * rng.lognormal(0.0, 1.0)))
         infect = int(rng.integers(3 * MINUTE, 15 * MINUTE))
         steps = [(0, phish), (infect, malware)] if attack else [(0, malware), (infect, phish)]
         if rng.random() < 0.5:  # the beacon is also seen on the wire
             steps.append((infect + int(rng.integers(MINUTE, 8 * MINUTE)), self._detection(
-                MALWARE, "ids", rng.uniform(3.0, 5.5), c2, int(rng.lognormal(np.log(5e4), 0.5)))))
+                MALWARE, "ids", severity[2], c2, int(BYTES[MALWARE] * rng.lognormal(0.0, 1.0)))))
         # Tens of times the host's habit, yet no bigger than the estate's own large backups.
         upload = np.clip(self.upload[host] * rng.uniform(20, 50), 150 * MB, 1_200 * MB)
         steps.append((int(rng.integers(30 * MINUTE, 58 * MINUTE)), self._detection(
-            INSIDER, "dlp", rng.uniform(4.0, 6.5), c2 if attack else lure, int(upload))))
+            INSIDER, "dlp", severity[3], c2 if attack else lure, int(upload))))
         return [(offset, {**fields, "_entity": host}) for offset, fields in steps]
 
     def _ddos_burst(self, entity: int, t0: int) -> list[tuple[int, Event]]:
-        """Many alerts from many sources; the affected count only ever grows."""
+        """Many alerts from many sources; the affected count and severity only ever grow.
+        Each alert's values are drawn as a routine DDoS alert's are, then put in order: the
+        rise within minutes is the tell, not any one alert."""
         rng = self.rng
         host = int(rng.choice(self.web))
         count = int(rng.integers(12, 31))
         offsets = np.sort(rng.integers(0, int(rng.uniform(2, 8) * MINUTE), count))
-        systems = 1 + np.cumsum(rng.integers(0, 3, count))
-        severity = np.linspace(rng.uniform(2.0, 3.5), rng.uniform(5.5, 7.5), count)
-        detectors = rng.choice(["waf", "ids"], count, p=[0.6, 0.4])
+        threat = np.full(count, DDOS)
+        systems, severity = np.sort(self._systems(threat)), np.sort(self._severity(threat))
+        detectors = DETECTORS[_categorical(DETECTOR_CUMULATIVE[threat], rng.random(count))]
         return [
-            (offset, {**self._detection(DDOS, d, s + rng.normal(0, 0.3), self._remote(),
-                                        int(rng.lognormal(np.log(500), 1.0)), k), "_entity": host})
+            (offset, {**self._detection(DDOS, d, s, self._remote(),
+                                        int(BYTES[DDOS] * rng.lognormal(0.0, 1.0)), k), "_entity": host})
             for offset, k, s, d in zip(offsets.tolist(), systems.tolist(), severity.tolist(),
                                        detectors.tolist(), strict=True)
         ]

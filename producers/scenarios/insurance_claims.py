@@ -26,6 +26,7 @@ LINES = ["health", "auto", "property", "life"]
 LINE_WEIGHTS = [0.45, 0.35, 0.15, 0.05]
 CLAIM_FREQUENCY = np.array([1.0, 0.6, 0.25, 0.03])  # relative; a life policy claims once, if ever
 CLAIMS_PER_YEAR = np.array([0.8, 0.3, 0.1, 0.0])  # to seed each policy's history
+CLAIM_MIX = np.array(LINE_WEIGHTS) * CLAIM_FREQUENCY / np.dot(LINE_WEIGHTS, CLAIM_FREQUENCY)  # lines of claims
 TYPICAL = np.array([2_500.0, 6_000.0, 15_000.0, 300_000.0])  # median claim, CNY
 SPREAD = np.array([1.0, 0.9, 1.1, 0.6])
 # provider id range per line: clinics, garages, property assessors, (life claims have none)
@@ -127,7 +128,7 @@ class InsuranceClaimsGenerator(ScenarioGenerator):
     def _early_claim(self, entity: int, t0: int) -> list[tuple[int, Event]]:
         """A policy issued days or weeks ago; its first claim is several times the norm."""
         rng = self.rng
-        line = int(rng.choice(len(LINES), p=LINE_WEIGHTS))
+        line = int(rng.choice(len(LINES), p=CLAIM_MIX))  # claims' own mix of lines
         policy = self._issue(t0, int(rng.integers(3, 45)), line)
         policy["claims"] = 0
         return [(0, self._claim(policy, rng.uniform(4.0, 12.0)))]

@@ -30,6 +30,7 @@ MIX_CDF = np.cumsum([  # P(product type | tolerance); rows are cumulative
 CHANNELS = np.array(["branch", "online", "advisor"])
 N_ADVISORS = 300
 N_CODES = 400  # products per type
+SWITCH_SHARE = 0.15
 
 
 class WealthProductGenerator(ScenarioGenerator):
@@ -59,7 +60,8 @@ class WealthProductGenerator(ScenarioGenerator):
         rng, n = self.rng, len(entities)
         tolerance = self.tolerance[entities]
         product = np.minimum((rng.random(n)[:, None] > MIX_CDF[tolerance]).sum(axis=1), 3)
-        switch = rng.random(n) < 0.04  # switch proceeds are exact, new money is a round sum
+        # Rebalancing is common (one sale in seven); switch proceeds are exact, new money is round.
+        switch = rng.random(n) < SWITCH_SHARE
         raw = self.ticket[entities] * rng.lognormal(0.0, 0.5, n)
         amount = np.where(switch, np.round(raw, 2), np.round(raw, -2)).clip(1_000)
         channel = np.where(rng.random(n) < 0.8, self.channel[entities], rng.integers(0, 3, n))
