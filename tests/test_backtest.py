@@ -157,6 +157,7 @@ def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_p
     truth = tmp_path / "day.truth.parquet"
     assert truth.is_file()
     out = tmp_path / "report"
+    out.mkdir()  # output directories are never created implicitly
     result = bankguard(
         "backtest", "--source", str(day), "--from", "2026-11-20", "--to", "2026-11-21", "--no-models",
         "--against", str(lower_threshold_rules(tmp_path)), "--truth", str(truth),
