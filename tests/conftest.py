@@ -1,11 +1,21 @@
-"""Shared fixtures: one real embedded broker per test session, unique topics per test."""
+"""Shared fixtures: one real embedded broker per test session, unique topics per test.
+
+Two tiers: a test whose fixtures start a process of the stack (the broker, a worker,
+Prometheus, Alertmanager, a producer...) is marked ``broker`` at collection, from its
+fixture closure; every other test is the in-process tier (``-m "not broker"``). A test
+that starts such a process without the mark fails at once (see :func:`_guard_stack_processes`),
+so the fast tier cannot quietly grow a broker again.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,11 +23,83 @@ from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
-from bankguard.stack import spawn_worker
 from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings
+from bankguard.stack import spawn_worker
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Fixtures that start a process of the stack; a test needing one (directly or through
+# another fixture) is a broker-tier test.
+PROCESS_FIXTURES: set[str] = set()
+# Children that belong to the stack: by executable name, or by ``bankguard`` subcommand.
+STACK_BINARIES = ("tansu", "prometheus", "alertmanager", "prometheus-alertmanager")
+STACK_COMMANDS = {"broker", "worker", "up", "produce", "replay", "ingest"}
+
+_running: list[pytest.Item] = []  # the test being set up, run or torn down
+
+
+def starts_processes(fixture: F) -> F:
+    """Declare that a fixture starts a process of the stack (apply under ``@pytest.fixture``)."""
+    PROCESS_FIXTURES.add(fixture.__name__)
+    return fixture
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
+def stack_process(argv: object) -> str | None:
+    """The stack process that ``argv`` starts (a name for the message), or None."""
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        argv = [argv]
+    if not isinstance(argv, Sequence) or not argv:
+        return None
+    words = [os.fsdecode(word) for word in argv]
+    program = Path(words[0]).name
+    if program.startswith(STACK_BINARIES):
+        return program
+    if program == "bankguard":
+        rest = words[1:]
+    elif "-m" in words and words[words.index("-m") + 1:][:1] == ["bankguard"]:
+        rest = words[words.index("-m") + 2:]
+    else:
+        return None
+    command = next((word for word in rest if not word.startswith("-")), None)
+    return f"bankguard {command}" if command in STACK_COMMANDS else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _guard_stack_processes() -> Iterator[None]:
+    """Refuse to start a stack process from a test that is not marked ``broker``."""
+    real_init = subprocess.Popen.__init__
+
+    def guarded_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        started = stack_process(args)
+        item = _running[-1] if _running else None
+        if started and item is not None and item.get_closest_marker("broker") is None:
+            raise AssertionError(
+                f"{item.nodeid} starts {started} but is not a broker-tier test: mark it "
+                "@pytest.mark.broker or start it from a fixture declared with @starts_processes")
+        real_init(self, args, *rest, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", guarded_init)
+        yield
 
 
 @pytest.fixture(scope="session")
+@starts_processes
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """The embedded Tansu broker on a free port, for the whole session."""
     log = tmp_path_factory.mktemp("broker") / "broker.log"
@@ -53,16 +135,21 @@ class RunningWorker:
     def totals(self, metric: str, label: str = "scenario") -> dict[str, float]:
         return scrape_totals(self.metrics_url, metric, label)
 
-    def wait_for(self, metric: str, predicate, timeout_s: float = 60.0) -> dict[str, float]:
+    def assert_alive(self) -> None:
+        log = self.process.log_path.read_text()[-3000:] if self.process.log_path else ""
+        assert self.process.alive(), f"worker died; log: {log}"
+
+    def wait_for(self, metric: str, predicate: Callable[[dict[str, float]], bool],
+                 timeout_s: float = 60.0) -> dict[str, float]:
         """Poll the worker's metric until ``predicate(totals)`` holds; fail with the last value."""
         deadline = time.monotonic() + timeout_s
         totals: dict[str, float] = {}
         while time.monotonic() < deadline:
-            assert self.process.alive(), f"worker died; log: {self.process.log_path.read_text()[-3000:]}"
+            self.assert_alive()
             totals = self.totals(metric)
             if predicate(totals):
                 return totals
-            time.sleep(0.3)
+            time.sleep(0.3)  # poll interval
         raise AssertionError(f"{metric} never satisfied the condition; last {totals}")
 
 
@@ -71,6 +158,7 @@ def start_worker(settings: Settings, log_path: Path) -> RunningWorker:
 
 
 @pytest.fixture
+@starts_processes
 def worker(settings: Settings, tmp_path: Path) -> Iterator[RunningWorker]:
     running = start_worker(settings, tmp_path / "worker.log")
     yield running

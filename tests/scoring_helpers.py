@@ -1,17 +1,28 @@
-"""Crafting scenario events and reading the worker's alerts back, for scoring tests."""
+"""Crafting scenario events and scoring them three ways, for rule tests: in process on the
+stream scorer, in process on the backtest's batch engine, and through a real worker."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, UTC
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
+import pyarrow as pa
 from confluent_kafka import Producer
 
+from bankguard.backtest.engine import detect
+from bankguard.backtest.sources import frames_of
+from bankguard.event_files import json_event_schema
 from bankguard.kafka import producer_config
+from bankguard.rules.config import RulesConfig, load_rules
 from bankguard.settings import Settings
+from bankguard.stream_agents.scoring import Incoming, StreamScorer
+from bankguard.stream_agents.state import StateStore
+from bankguard.topic_range import TimeRange
 from bankguard.topics import Topics
-from kafka_helpers import read_topic
+from kafka_helpers import read_topic, scenario_ends, wait_committed
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 _ids = itertools.count()
@@ -41,6 +52,9 @@ BASE = {
                        "detector": "edr"},
 }
 
+Alerts = list[dict[str, Any]]
+Scoring = Callable[[list[dict]], Alerts]
+
 
 def event(scenario: str, entity: str, at: timedelta, **fields: object) -> dict:
     """A valid event of ``scenario`` for ``entity`` at ``T0 + at``, with fields overridden."""
@@ -50,24 +64,58 @@ def event(scenario: str, entity: str, at: timedelta, **fields: object) -> dict:
             **BASE[scenario], **fields}
 
 
+def _time_ms(e: dict) -> int:
+    return int(datetime.fromisoformat(e["event_time"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
 def send(settings: Settings, events: list[dict]) -> None:
+    """Produce ``events`` to their scenario topics, keyed by entity, and wait for the acknowledgements."""
     producer = Producer(producer_config(settings))
     topics = Topics(settings.topics.prefix)
     for e in events:
-        when = datetime.fromisoformat(e["event_time"].replace("Z", "+00:00"))
         producer.produce(topics.scenario(e["scenario"]), orjson.dumps(e), e["entity_id"].encode(),
-                         timestamp=int(when.timestamp() * 1000))
+                         timestamp=_time_ms(e))
     assert producer.flush(15) == 0
 
 
-def alerts_after(settings: Settings, worker, events: list[dict]) -> list[dict]:
-    """Every alert the worker wrote once it has scored all of ``events``."""
-    wanted: dict[str, int] = {}
-    for e in events:
-        wanted[e["scenario"]] = wanted.get(e["scenario"], 0) + 1
-    worker.wait_for("bankguard_events", lambda t: all(t.get(k, 0) >= n for k, n in wanted.items()))
-    return [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts, idle_s=1.5)]
+def stream_alerts(events: list[dict], config: RulesConfig | None = None) -> Alerts:
+    """The alerts the worker's scorer raises on ``events``, in process: one batch, one partition,
+    in list order (the order a worker consumes one entity's events)."""
+    rules = config or load_rules()
+    scorer = StreamScorer(StateStore({}), lambda: rules)
+    scored = scorer.score([Incoming(e["scenario"], "t", 0, offset, e["entity_id"].encode(), orjson.dumps(e),
+                                    _time_ms(e)) for offset, e in enumerate(events)])
+    assert not scored.dead_letters, scored.dead_letters
+    return [orjson.loads(alert[1]) for alert in scored.alerts]  # (key, value, ...): the record
 
 
-def summary(alerts: list[dict]) -> set[tuple[str, str, str]]:
+def batch_alerts(events: list[dict], config: RulesConfig | None = None) -> Alerts:
+    """The alerts the backtest's batch engine raises on ``events`` (a window over all of them),
+    with the detector named as in a stream alert."""
+    frames = frames_of(pa.Table.from_pylist(events, schema=json_event_schema()), None,
+                       sorted({e["scenario"] for e in events}))
+    span = frames.time_span()
+    assert span is not None and not frames.rejected, frames.rejected
+    detections = detect(frames, TimeRange(span[0], span[1] + 1), config or load_rules())
+    alerts = []
+    for record in detections.records():
+        kind, version = record.pop("kind"), record.pop("version")
+        del record["t_ms"]
+        record["detector"] = {"id": record["detector"].removeprefix("rule:"), "kind": kind, "version": version}
+        alerts.append(record)
+    return alerts
+
+
+IN_PROCESS: dict[str, Scoring] = {"stream": stream_alerts, "batch": batch_alerts}
+
+
+def worker_alerts(settings: Settings, worker: Any) -> Alerts:
+    """Every alert the worker wrote for what its input topics hold now: once the worker group has
+    committed their end offsets (it commits only after the alerts are acknowledged), the alert
+    topic up to its end offsets."""
+    wait_committed(settings, scenario_ends(settings), check=worker.assert_alive)
+    return [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts)]
+
+
+def summary(alerts: Alerts) -> set[tuple[str, str, str]]:
     return {(a["entity_id"], a["detector"]["id"], a["severity"]) for a in alerts}

@@ -1,4 +1,5 @@
-"""Crafted sequences through the real broker and a real worker: exactly the expected alerts."""
+"""Crafted sequences, exactly the expected alerts: in process on the stream scorer and on the
+backtest's batch engine (the fast tier), and once end to end through the broker and a real worker."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 from datetime import timedelta
 
 import jsonschema
+import pytest
 
 from bankguard.schema_files import ALERT_SCHEMA_PATH
-from scoring_helpers import alerts_after, event, send, summary
+from scoring_helpers import IN_PROCESS, Alerts, event, send, stream_alerts, summary, worker_alerts
 
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
 
@@ -46,10 +48,7 @@ def large_amount_cases() -> list[dict]:
     ]
 
 
-def test_large_amount_and_keyword_rules(settings, worker):
-    events = large_amount_cases()
-    send(settings, events)
-    alerts = alerts_after(settings, worker, events)
+def assert_large_amount_alerts(alerts: Alerts) -> None:
     assert summary(alerts) == {
         ("acc-b", "large_amount", "medium"),
         ("acc-c", "large_amount", "high"), ("acc-c", "keywords", "medium"),
@@ -70,12 +69,22 @@ def test_large_amount_and_keyword_rules(settings, worker):
     assert "no reasonable background in memo or counterparty" in by["acc-d", "large_amount"]["reasons"]
     assert "no history in the previous 90 days" in by["acc-e", "large_amount"]["reasons"]
     assert by["acc-f", "large_amount"]["evidence"]["tier"] == 200_000
-    # The contract: every alert validates against the committed schema, and carries no PII.
+    for alert in alerts:
+        assert alert["rules_config_version"] == "2026-11-21.1"
+        assert "memo" not in alert["evidence"] and "counterparty" not in alert["evidence"]
+
+
+def assert_alert_contract(alerts: Alerts) -> None:
+    """Every alert validates against the committed schema."""
+    assert alerts
     schema = json.loads(ALERT_SCHEMA_PATH.read_text())
     for alert in alerts:
         jsonschema.validate(alert, schema)
-        assert alert["rules_config_version"] == "2026-11-21.1"
-        assert "memo" not in alert["evidence"] and "counterparty" not in alert["evidence"]
+
+
+@pytest.mark.parametrize("path", IN_PROCESS)
+def test_large_amount_and_keyword_rules(path):
+    assert_large_amount_alerts(IN_PROCESS[path](large_amount_cases()))
 
 
 def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
@@ -133,10 +142,7 @@ def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
     return cases, expected
 
 
-def test_each_scenarios_context_rule(settings, worker):
-    events, expected = context_cases()
-    send(settings, events)
-    alerts = alerts_after(settings, worker, events)
+def assert_context_alerts(alerts: Alerts, expected: set[tuple[str, str, str]]) -> None:
     assert summary(alerts) == expected
     by = {a["detector"]["id"]: a for a in alerts}
     assert by["credit_card.card_testing"]["evidence"]["probes_1h"] == 2
@@ -147,3 +153,26 @@ def test_each_scenarios_context_rule(settings, worker):
     assert by["interbank_derivatives.exposure_concentration"]["evidence"]["deals_6h"] == 4
     # Only the 4th deal fires: three in 6 h are below the rule's minimum.
     assert sum(1 for a in alerts if a["detector"]["id"] == "interbank_derivatives.exposure_concentration") == 1
+
+
+@pytest.mark.parametrize("path", IN_PROCESS)
+def test_each_scenarios_context_rule(path):
+    events, expected = context_cases()
+    assert_context_alerts(IN_PROCESS[path](events), expected)
+
+
+def test_stream_alerts_follow_the_alert_schema():
+    events, _ = context_cases()
+    assert_alert_contract(stream_alerts(large_amount_cases() + events))
+
+
+def test_a_worker_raises_exactly_these_alerts_from_the_topics(settings, worker):
+    """The same cases end to end: every scenario's topic, the worker, the alert topic."""
+    large = large_amount_cases()
+    context, expected = context_cases()
+    send(settings, large + context)
+    alerts = worker_alerts(settings, worker)
+    assert_alert_contract(alerts)
+    large_entities = {e["entity_id"] for e in large}
+    assert_large_amount_alerts([a for a in alerts if a["entity_id"] in large_entities])
+    assert_context_alerts([a for a in alerts if a["entity_id"] not in large_entities], expected)
