@@ -34,6 +34,20 @@ class Record:
     value: bytes
     headers: dict[str, bytes]
     timestamp_ms: int
+    header_list: list[tuple[str, bytes]] | None  # as the consumer returns them: order and repeats kept
+
+
+def wait_until(condition: Callable[[], object], what: str, *, timeout_s: float = 30.0,
+               check: Callable[[], None] = lambda: None) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``. ``check`` runs
+    on each poll (say, that the process being waited on is still alive)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        check()
+        if condition():
+            return
+        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        time.sleep(POLL_S)
 
 
 def _consumer(settings: Settings, group: str | None = None) -> Consumer:
@@ -44,7 +58,7 @@ def _consumer(settings: Settings, group: str | None = None) -> Consumer:
 
 def _record(msg: Message) -> Record:
     return Record(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
-                  dict(msg.headers() or []), msg.timestamp()[1])
+                  dict(msg.headers() or []), msg.timestamp()[1], msg.headers())
 
 
 def read_to_end(settings: Settings, topics: Iterable[str], *, expected: int | None = None,
@@ -104,18 +118,13 @@ def committed(settings: Settings, positions: Iterable[Position], group: str | No
 def wait_committed(settings: Settings, ends: Mapping[Position, int], *, group: str | None = None,
                    timeout_s: float = 60.0, check: Callable[[], None] = lambda: None) -> None:
     """Wait until ``group`` (the worker's by default) has committed every position up to ``ends``:
-    every record before them is consumed and what it caused acknowledged. ``check`` runs on
-    each poll (say, that the worker is still alive)."""
+    every record before them is consumed and what it caused acknowledged."""
     wanted = {position: end for position, end in ends.items() if end > 0}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        check()
-        behind = {position: (offset, wanted[position])
-                  for position, offset in committed(settings, wanted, group).items() if offset < wanted[position]}
-        if not behind:
-            return
-        assert time.monotonic() < deadline, f"not committed within {timeout_s:g} s (committed, end): {behind}"
-        time.sleep(POLL_S)
+
+    def caught_up() -> bool:
+        return all(offset >= wanted[position] for position, offset in committed(settings, wanted, group).items())
+
+    wait_until(caught_up, f"the group committing {wanted}", timeout_s=timeout_s, check=check)
 
 
 def scenario_ends(settings: Settings) -> dict[Position, int]:

@@ -86,7 +86,7 @@ def stream_alerts(events: list[dict], config: RulesConfig | None = None) -> Aler
     scored = scorer.score([Incoming(e["scenario"], "t", 0, offset, e["entity_id"].encode(), orjson.dumps(e),
                                     _time_ms(e)) for offset, e in enumerate(events)])
     assert not scored.dead_letters, scored.dead_letters
-    return [orjson.loads(alert[1]) for alert in scored.alerts]  # (key, value, ...): the record
+    return [orjson.loads(alert.value) for alert in scored.alerts]
 
 
 def batch_alerts(events: list[dict], config: RulesConfig | None = None) -> Alerts:
@@ -109,11 +109,11 @@ def batch_alerts(events: list[dict], config: RulesConfig | None = None) -> Alert
 IN_PROCESS: dict[str, Scoring] = {"stream": stream_alerts, "batch": batch_alerts}
 
 
-def worker_alerts(settings: Settings, worker: Any) -> Alerts:
+def worker_alerts(settings: Settings, worker: Any, *, timeout_s: float = 60.0) -> Alerts:
     """Every alert the worker wrote for what its input topics hold now: once the worker group has
     committed their end offsets (it commits only after the alerts are acknowledged), the alert
     topic up to its end offsets."""
-    wait_committed(settings, scenario_ends(settings), check=worker.assert_alive)
+    wait_committed(settings, scenario_ends(settings), timeout_s=timeout_s, check=worker.assert_alive)
     return [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts)]
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import pytest
 
 from bankguard.broker import free_port
+from conftest import starts_processes
 from bankguard.monitoring import (
     ALERTMANAGER_BINARIES, PROMETHEUS_BINARY, ScrapeTargets, alertmanager_argv, alertmanager_config,
     find_binary, prometheus_argv, prometheus_config, rule_files, write_yaml,
@@ -65,6 +66,7 @@ def settings(settings):
 
 
 @pytest.fixture
+@starts_processes
 def producer(settings, tmp_path: Path):
     """Generated traffic of all nine scenarios, with the producer's own metrics."""
     process = ManagedProcess("producer", [
@@ -76,6 +78,7 @@ def producer(settings, tmp_path: Path):
 
 
 @pytest.fixture
+@starts_processes
 def monitoring(worker, producer, tmp_path: Path):
     prometheus, alertmanager = find_binary(PROMETHEUS_BINARY), find_binary(*ALERTMANAGER_BINARIES)
     assert prometheus and alertmanager, "install them with scripts/install-system-packages.sh"
@@ -114,7 +117,7 @@ def test_high_risk_burst_fires_for_that_scenario_only_and_reaches_the_webhook(se
     while time.monotonic() < deadline and not webhook.firing("BankGuardHighRiskRatio"):
         send(settings, [event("aml_kyc", f"ACC-{second}-{i}", second * SECOND, memo="赌资") for i in range(50)])
         second += 1
-        time.sleep(1)
+        time.sleep(1)  # the burst's pace: 50 events a second, not a wait
     paged = webhook.firing("BankGuardHighRiskRatio")
     assert paged, "no BankGuardHighRiskRatio notification reached the webhook"
     assert {alert["labels"]["scenario"] for alert in paged} == {"aml_kyc"}
@@ -158,6 +161,11 @@ def test_every_dashboard_panel_returns_data_from_the_running_pipeline(settings, 
     # Keyword hits make sure the rules panels have alerts to chart.
     send(settings, [event("aml_kyc", f"ACC-{i}", i * SECOND, memo="赌资") for i in range(50)])
     worker.wait_for("bankguard_events", lambda t: all(t.get(s, 0) > 0 for s in SCENARIOS))
-    time.sleep(20)  # several scrapes of every series (rates need two points), a few forecasts
-    empty = [(uid, title, expr) for uid, title, expr in panel_queries() if not query(prometheus, expr)]
+    # Rates need two scrapes of a series and the forecasts a few closed intervals: wait until
+    # every panel has data, and name those that never get any.
+    empty = panel_queries()
+    deadline = time.monotonic() + 90
+    while empty and time.monotonic() < deadline:
+        empty = [(uid, title, expr) for uid, title, expr in empty if not query(prometheus, expr)]
+        time.sleep(1)  # poll interval: one scrape
     assert not empty, "panels without data:\n" + "\n".join(f"{u} / {t}: {e}" for u, t, e in empty)

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from bankguard.broker import free_port
+from conftest import starts_processes
 from bankguard.monitoring import (
     ALERTMANAGER_BINARIES,
     ScrapeTargets,
@@ -184,6 +185,7 @@ def test_amtool_routes_detects_a_wrong_receiver():
 
 
 @pytest.fixture(scope="module")
+@starts_processes
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = tool(*ALERTMANAGER_BINARIES)
     data = tmp_path_factory.mktemp("alertmanager")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import orjson
 
 from bankguard.backtest.runner import Config, resolve_source, run_backtest
 from bankguard.models.scoring import ModelScorer
@@ -12,9 +11,8 @@ from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.rules.config import load_rules
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import ModelSettings
-from bankguard.topics import Topics
 from conftest import start_worker
-from kafka_helpers import read_topic
+from scoring_helpers import worker_alerts
 
 COMPARED = ("scenario", "event_id", "entity_id", "event_time", "severity", "rules_config_version", "reasons")
 
@@ -24,9 +22,7 @@ def test_backtest_over_topics_matches_the_stream_worker(settings, tmp_path):
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         report = ScenarioPublisher(settings, list(SCENARIOS), rate=2_000, seed=12, speed=0).run(max_events=9_000)
-        worker.wait_for("bankguard_events", lambda totals: sum(totals.values()) >= report.produced, timeout_s=120)
-        streamed = {alert["alert_id"]: alert for alert in
-                    (orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts))}
+        streamed = {alert["alert_id"]: alert for alert in worker_alerts(settings, worker, timeout_s=120)}
     finally:
         worker.process.stop()
 

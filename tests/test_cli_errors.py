@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 from bankguard.broker import free_port
 from bankguard.event_files import RecordFileWriter, event_schema
 from bankguard.output_files import atomic_output, write_text_atomic
+from kafka_helpers import wait_until
 
 
 def bankguard(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
@@ -136,6 +136,7 @@ def test_unreachable_cluster():
     assert_one_line_error(result, "cannot reach Kafka")
 
 
+@pytest.mark.broker  # `bankguard broker`, a stack process
 def test_broker_on_a_busy_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -144,12 +145,14 @@ def test_broker_on_a_busy_port():
         assert_one_line_error(bankguard("broker", "--port", str(port)), "busy")
 
 
+@pytest.mark.broker  # `bankguard broker`, a stack process
 def test_broker_without_its_binary():
     result = bankguard("broker", "--port", str(free_port()),
                        env=os.environ | {"CALF_TANSU_BIN": "/nonexistent/tansu"})
     assert_one_line_error(result, "binary not found")
 
 
+@pytest.mark.broker  # `bankguard broker`, a stack process
 def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bankguard", "broker", "--port", str(port)],
@@ -163,9 +166,12 @@ def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0
-    time.sleep(0.2)
-    with socket.socket() as probe:  # the broker process is gone with its port
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    def port_closed() -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) != 0
+
+    wait_until(port_closed, "the broker process gone with its port", timeout_s=10)
+
 
 
 def test_an_output_is_whole_or_absent(tmp_path):

@@ -9,7 +9,6 @@ import sys
 import urllib.request
 
 import jsonschema
-import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from bankguard.models.registry import default_dir
@@ -17,9 +16,8 @@ from bankguard.models.scoring import ModelScorer
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.schema_files import ALERT_SCHEMA_PATH
 from bankguard.settings import ModelSettings, settings_env
-from bankguard.topics import Topics
 from conftest import start_worker
-from kafka_helpers import read_topic
+from scoring_helpers import worker_alerts
 
 
 def scored_per_model(metrics_url: str) -> dict[tuple[str, str], float]:
@@ -36,9 +34,7 @@ def test_champion_alerts_with_feature_evidence_and_shadows_scored(settings, tmp_
     try:
         report = ScenarioPublisher(settings, ["credit_card", "atm_netbank"], rate=1_000, seed=8, speed=0).run(
             max_events=6_000)
-        worker.wait_for("bankguard_events", lambda t: t.get("credit_card", 0) + t.get("atm_netbank", 0)
-                        >= report.produced)
-        alerts = [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts)]
+        alerts = worker_alerts(settings, worker)
         scored = scored_per_model(worker.metrics_url)
     finally:
         worker.process.stop()

@@ -9,10 +9,9 @@ import sys
 import time
 from datetime import timedelta
 
-import orjson
 import pytest
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from bankguard.backtest.replay import Checkpoint, ReplayPlan, default_checkpoint_path, replay, resolve_topics
 from bankguard.broker import free_port
@@ -25,7 +24,7 @@ from bankguard.topics import Topics
 from conftest import start_worker
 from kafka_helpers import read_topic
 from scoring_helpers import T0 as SCORING_T0
-from scoring_helpers import event, send, summary
+from scoring_helpers import event, send, summary, worker_alerts
 from test_cli_errors import assert_one_line_error
 
 T0 = parse_time("2026-03-01T08:00:00Z")
@@ -39,25 +38,11 @@ def publish(settings: Settings, topic: str, rows: list[Row]) -> None:
     assert producer.flush(15) == 0
 
 
-def read_rows(settings: Settings, topic: str, expected: int, idle_s: float = 0.7) -> list[Row]:
-    """Every record of ``topic`` in (partition, offset) order, header lists intact; waits for
-    ``expected`` records and then ``idle_s`` more, so a duplicate would be seen too."""
-    consumer = Consumer(client_config(settings.kafka) | {"group.id": "test-replay-reader",
-                                                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    found: list[tuple[int, int, Row]] = []
-    deadline, last = time.monotonic() + 20, time.monotonic()
-    try:
-        while time.monotonic() < deadline and (len(found) < expected or time.monotonic() - last < idle_s):
-            for m in consumer.consume(1000, 0.1):
-                if m.error() is None:
-                    last = time.monotonic()
-                    found.append((m.partition(), m.offset(),
-                                  (m.partition(), m.key(), m.value(), m.headers(), m.timestamp()[1])))
-    finally:
-        consumer.close()
-    return [row for _, _, row in sorted(found, key=lambda f: f[:2])]
+def read_rows(settings: Settings, topic: str, expected: int) -> list[Row]:
+    """Every record of ``topic`` in (partition, offset) order, header lists intact; read to the
+    end once ``expected`` records arrived, so a duplicate would be seen too."""
+    records = sorted(read_topic(settings, topic, expected=expected), key=lambda r: (r.partition, r.offset))
+    return [(r.partition, r.key, r.value, r.header_list, r.timestamp_ms) for r in records]
 
 
 def bankguard(settings: Settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -284,8 +269,7 @@ def test_a_shadow_worker_scores_the_replayed_range_with_its_own_rules(settings, 
                            "--to", iso_ms(int((SCORING_T0 + 20 * day).timestamp() * 1000)))
         assert result.returncode == 0, result.stderr
         assert f"replayed 6 records to shadow.{settings.topics.prefix}.tx.aml_kyc (6)" in result.stderr
-        worker.wait_for("bankguard_events", lambda totals: totals.get("aml_kyc", 0) >= len(in_range))
-        alerts = [orjson.loads(r.value) for r in read_topic(shadow, Topics(shadow.topics.prefix).alerts, idle_s=1.5)]
+        alerts = worker_alerts(shadow, worker)
         assert worker.totals("bankguard_events").get("aml_kyc") == len(in_range)  # nothing outside the range
     finally:
         worker.process.stop()
@@ -294,4 +278,4 @@ def test_a_shadow_worker_scores_the_replayed_range_with_its_own_rules(settings, 
     assert {a["rules_config_version"] for a in alerts} == {"shadow-20k"}
     assert {a["event_id"] for a in alerts} <= {e["event_id"] for e in in_range}
     # Production's own alerts topic is untouched: only the shadow scored.
-    assert read_topic(settings, Topics(settings.topics.prefix).alerts, idle_s=0.5) == []
+    assert read_topic(settings, Topics(settings.topics.prefix).alerts) == []

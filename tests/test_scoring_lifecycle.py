@@ -5,23 +5,23 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
+import urllib.request
 from datetime import timedelta
 
 import orjson
 import yaml
-
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Producer
 
 from bankguard.features.incremental import EntityState
-from bankguard.kafka import client_config
+from bankguard.kafka import producer_config
 from bankguard.rules.config import DEFAULT_CONFIG_PATH
+from bankguard.rules.signing import sign, signing_key
+from bankguard.settings import Settings, settings_env
 from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.topics import Topics
-from bankguard.settings import settings_env
-from conftest import start_worker
-from kafka_helpers import read_topic
-from scoring_helpers import alerts_after, event, send, summary
+from conftest import RunningWorker, start_worker
+from kafka_helpers import read_topic, topic_ends, wait_committed, wait_until
+from scoring_helpers import event, send, summary, worker_alerts
 
 DAY = timedelta(days=1)
 DEFAULT_RULES = DEFAULT_CONFIG_PATH
@@ -31,8 +31,12 @@ def salary_history(entity: str, months: int, amount: float = 10_000.0) -> list[d
     return [event("aml_kyc", entity, i * 20 * DAY, amount=amount, memo="工资", direction="in") for i in range(months)]
 
 
+def committing_every(settings: Settings, seconds: float) -> Settings:
+    return settings.model_copy(update={"worker": settings.worker.model_copy(update={"commit_interval_s": seconds})})
+
+
 def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp_path):
-    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"commit_interval_s": 60.0})})
+    settings = committing_every(settings, 60.0)  # nothing committed before the kill
     history = [e for i in range(40) for e in salary_history(f"acc-{i}", 4)]
     first_large = [event("aml_kyc", f"acc-{i}", 81 * DAY, amount=60_000.0, memo="年终奖") for i in range(40)]
     worker = start_worker(settings, tmp_path / "worker-1.log")
@@ -42,19 +46,13 @@ def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp
     worker.process.process.send_signal(signal.SIGKILL)  # no offset commit yet: all of it is redelivered
     worker.process.wait(10)
 
-    worker = start_worker(settings, tmp_path / "worker-2.log")
+    worker = start_worker(committing_every(settings, 1.0), tmp_path / "worker-2.log")
     try:
         second_large = [event("aml_kyc", f"acc-{i}", 82 * DAY, amount=70_000.0, memo="年终奖") for i in range(40)]
         send(settings, second_large)
-        # Whatever was committed before the kill (a rebalance commits too) is not redelivered,
-        # so wait for the new events' alerts rather than for a count.
-        wanted = {e["event_id"] for e in second_large}
-        deadline = time.monotonic() + 90
-        while True:
-            alerts = [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts,
-                                                                 idle_s=1.0)]
-            if wanted <= {a["event_id"] for a in alerts} or time.monotonic() > deadline:
-                break
+        # Whatever was committed before the kill (a rebalance commits too) is not redelivered:
+        # the new worker has scored all there is once its group committed the topics' ends.
+        alerts = worker_alerts(settings, worker)
     finally:
         worker.process.stop()
     ids = {}
@@ -70,33 +68,15 @@ def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp
     assert {(a["evidence"]["history_count"], a["evidence"]["history_mean"]) for a in second} == {(5, 20_000.0)}
 
 
-def committed_offsets(settings, topic: str) -> dict[int, int]:
-    """The worker group's committed offset per partition of ``topic`` (negative: none)."""
-    consumer = Consumer(client_config(settings.kafka) | {"group.id": Topics(settings.topics.prefix).worker_group})
-    try:
-        tps = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
-        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-    finally:
-        consumer.close()
-
-
 def test_state_written_at_a_commit_is_recovered_from_the_changelog(settings, tmp_path):
     """Offsets committed, then the worker killed: nothing is redelivered, so the restarted
     worker knows the history only from the entity states the commit point wrote."""
-    settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"commit_interval_s": 1.0})})
+    settings = committing_every(settings, 1.0)
     topics = Topics(settings.topics.prefix)
     history = [e for i in range(20) for e in salary_history(f"acc-{i}", 4)]
     worker = start_worker(settings, tmp_path / "worker-1.log")
     send(settings, history)
-    worker.wait_for("bankguard_events", lambda t: t.get("aml_kyc", 0) >= len(history))
-    sent = read_topic(settings, topics.scenario("aml_kyc"), expected=len(history))
-    ends = {}
-    for record in sent:
-        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
-    deadline = time.monotonic() + 30
-    while any(committed_offsets(settings, topics.scenario("aml_kyc")).get(p, -1) < end for p, end in ends.items()):
-        assert time.monotonic() < deadline, "the worker never committed the history's offsets"
-        time.sleep(0.3)
+    wait_committed(settings, topic_ends(settings, [topics.scenario("aml_kyc")]), check=worker.assert_alive)
     states = {r.key: EntityState.decode(r.value) for r in read_topic(settings, topics.state_changelog)}
     assert {f"aml_kyc:acc-{i}".encode() for i in range(20)} <= set(states)
     worker.process.process.send_signal(signal.SIGKILL)
@@ -131,17 +111,16 @@ def test_rules_update_changes_decisions_without_restart_and_bad_ones_are_rejecte
 
     first = [event("aml_kyc", "acc-x", 0 * DAY, amount=30_000.0, memo="转账")]
     send(settings, first)
-    assert alerts_after(settings, worker, first) == []  # below the default 50,000
+    assert worker_alerts(settings, worker) == []  # below the default 50,000
 
     published = subprocess.run([sys.executable, "-m", "bankguard", "rules", "publish", str(lower)],
                                env=env, capture_output=True, text=True, timeout=60)
     assert published.returncode == 0, published.stderr
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "lower-threshold" not in _rules_version(worker):
-        time.sleep(0.2)
+    wait_until(lambda: "lower-threshold" in _rules_version(worker), "the published rules active",
+               check=worker.assert_alive)
     second = [event("aml_kyc", "acc-y", 0 * DAY, amount=30_000.0, memo="转账")]
     send(settings, second)
-    alerts = alerts_after(settings, worker, first + second)
+    alerts = worker_alerts(settings, worker)
     assert summary(alerts) == {("acc-y", "large_amount", "high")}
     assert alerts[0]["rules_config_version"] == "lower-threshold"
 
@@ -150,10 +129,7 @@ def test_rules_update_changes_decisions_without_restart_and_bad_ones_are_rejecte
                              env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "amount_threshold" in refused.stderr and "Traceback" not in refused.stderr
     # ...and a worker rejects one that reaches the topic anyway, keeping its config.
-    from confluent_kafka import Producer
-    from bankguard.kafka import producer_config
     producer = Producer(producer_config(settings))
-    from bankguard.rules.signing import sign, signing_key
     control = Topics(settings.topics.prefix).rules_control  # signed: it reaches validation
     raw = bad.read_bytes()
     producer.produce(control, raw, b"active", headers=sign(signing_key(settings), control, raw))
@@ -165,11 +141,10 @@ def test_rules_update_changes_decisions_without_restart_and_bad_ones_are_rejecte
     assert "lower-threshold" in _rules_version(worker)
     third = [event("aml_kyc", "acc-z", 0 * DAY, amount=30_000.0, memo="转账")]
     send(settings, third)
-    assert ("acc-z", "large_amount", "high") in summary(alerts_after(settings, worker, first + second + third))
+    assert ("acc-z", "large_amount", "high") in summary(worker_alerts(settings, worker))
 
 
-def _rules_version(worker) -> str:
-    import urllib.request
+def _rules_version(worker: RunningWorker) -> str:
     with urllib.request.urlopen(worker.metrics_url, timeout=5) as response:
         text = response.read().decode()
     return next((line for line in text.splitlines() if line.startswith("bankguard_rules_config_info")), "")
@@ -208,7 +183,5 @@ def test_statement_scan_and_stream_agree(settings, worker, tmp_path):
     ingest = subprocess.run([sys.executable, "-m", "bankguard", "ingest", "statements", str(path)],
                             env=settings_env(settings), capture_output=True, text=True, timeout=60)
     assert ingest.returncode == 0, ingest.stderr
-    worker.wait_for("bankguard_events", lambda t: t.get("aml_kyc", 0) >= len(lines) - 1)
-    streamed = {(a["event_id"], a["detector"]["id"], a["severity"])
-                for a in (orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts))}
+    streamed = {(a["event_id"], a["detector"]["id"], a["severity"]) for a in worker_alerts(settings, worker)}
     assert streamed == scanned

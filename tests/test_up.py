@@ -16,6 +16,9 @@ import pytest
 
 from bankguard.broker import free_port
 from bankguard.scenarios import SCENARIOS
+from kafka_helpers import wait_until
+
+pytestmark = pytest.mark.broker  # each test runs the whole stack
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -105,8 +108,7 @@ def test_interactive_stack_is_scraped_and_ctrl_c_stops_every_process(tmp_path):
         process.send_signal(signal.SIGINT)
         code = process.wait(90)
     assert code == 0, process.stderr.read()[-3000:]
-    time.sleep(0.5)
-    assert processes_with(marker) == []
+    wait_until(lambda: processes_with(marker) == [], "every process of the stack gone", timeout_s=10)
 
 
 def _stack_pid(marker: str, name: str) -> int:
@@ -147,5 +149,4 @@ def test_a_killed_child_stops_the_stack_in_one_line(tmp_path, victim, command_pa
     lines = [line for line in rest.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(notice), rest[-3000:]
     assert took_s < 30, f"{victim}'s death took {took_s:.1f} s to stop the stack"
-    time.sleep(0.5)
-    assert processes_with(marker) == []
+    wait_until(lambda: processes_with(marker) == [], "every process of the stack gone", timeout_s=10)
