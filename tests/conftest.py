@@ -2,14 +2,15 @@
 
 Two tiers: a test whose fixtures start a process of the stack (the broker, a worker,
 Prometheus, Alertmanager, a producer...) is marked ``broker`` at collection, from its
-fixture closure; every other test is the in-process tier (``-m "not broker"``). A test
-that starts such a process without the mark fails at once (see :func:`_guard_stack_processes`),
-so the fast tier cannot quietly grow a broker again.
+fixture closure; every other test is the fast tier (``-m "not broker"``). A test that runs
+such a process without the mark fails (see :func:`_guard_stack_processes`), so the fast
+tier cannot quietly grow a broker again.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -36,6 +37,7 @@ STACK_BINARIES = ("tansu", "prometheus", "alertmanager", "prometheus-alertmanage
 STACK_COMMANDS = {"broker", "worker", "up", "produce", "replay", "ingest"}
 
 _running: list[pytest.Item] = []  # the test being set up, run or torn down
+_children: dict[str, list[tuple[str, subprocess.Popen[Any]]]] = {}  # stack processes by test id
 
 
 def starts_processes(fixture: F) -> F:
@@ -57,6 +59,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         _running.pop()
+        _children.pop(item.nodeid, None)
 
 
 def stack_process(argv: object) -> str | None:
@@ -80,22 +83,40 @@ def stack_process(argv: object) -> str | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _guard_stack_processes() -> Iterator[None]:
-    """Refuse to start a stack process from a test that is not marked ``broker``."""
+def _record_stack_processes() -> Iterator[None]:
+    """Remember every stack process each test starts (from its fixtures too)."""
     real_init = subprocess.Popen.__init__
 
-    def guarded_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
-        started = stack_process(args)
-        item = _running[-1] if _running else None
-        if started and item is not None and item.get_closest_marker("broker") is None:
-            raise AssertionError(
-                f"{item.nodeid} starts {started} but is not a broker-tier test: mark it "
-                "@pytest.mark.broker or start it from a fixture declared with @starts_processes")
+    def recording_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         real_init(self, args, *rest, **kwargs)
+        started = stack_process(args)
+        if started and _running:
+            _children.setdefault(_running[-1].nodeid, []).append((started, self))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess.Popen, "__init__", guarded_init)
+        patch.setattr(subprocess.Popen, "__init__", recording_init)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _guard_stack_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test outside the broker tier that ran a stack process. One that refused to start
+    (exited by itself with an error: a usage mistake, a busy port) is fine in the fast tier."""
+    yield
+    if request.node.get_closest_marker("broker") is not None:
+        return
+    ran = [(name, child) for name, child in _children.get(request.node.nodeid, [])
+           if child.poll() is None or child.returncode <= 0]
+    for _, child in ran:  # stopped as the stack stops them, so none outlives the session
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    assert not ran, (f"{request.node.nodeid} ran {', '.join(sorted({name for name, _ in ran}))} but is not "
+                     "a broker-tier test: mark it @pytest.mark.broker, or start the process from a "
+                     "fixture declared with @starts_processes")
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,6 @@ def test_unreachable_cluster():
     assert_one_line_error(result, "cannot reach Kafka")
 
 
-@pytest.mark.broker  # `bankguard broker`, a stack process
 def test_broker_on_a_busy_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -145,14 +144,13 @@ def test_broker_on_a_busy_port():
         assert_one_line_error(bankguard("broker", "--port", str(port)), "busy")
 
 
-@pytest.mark.broker  # `bankguard broker`, a stack process
 def test_broker_without_its_binary():
     result = bankguard("broker", "--port", str(free_port()),
                        env=os.environ | {"CALF_TANSU_BIN": "/nonexistent/tansu"})
     assert_one_line_error(result, "binary not found")
 
 
-@pytest.mark.broker  # `bankguard broker`, a stack process
+@pytest.mark.broker  # runs `bankguard broker`
 def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bankguard", "broker", "--port", str(port)],
