@@ -1,16 +1,17 @@
 """Shared fixtures: one real embedded broker per test session, unique topics per test.
 
-Two tiers: a test whose fixtures start a process of the stack (the broker, a worker,
-Prometheus, Alertmanager, a producer...) is marked ``broker`` at collection, from its
-fixture closure; every other test is the fast tier (``-m "not broker"``). A test that runs
-such a process without the mark fails (see :func:`_guard_stack_processes`), so the fast
-tier cannot quietly grow a broker again.
+Two tiers. The fast tier (``-m "not broker"``) runs in this process only: rules, features,
+scoring, schemas, configurations. The ``broker`` tier is every test that starts a process of
+the product: the embedded broker, a worker, Prometheus, Alertmanager, or any ``bankguard``
+command. A test is marked ``broker`` at collection when its fixture closure holds a fixture
+declared with :func:`starts_processes`; one that starts such a process itself carries the
+mark explicitly, and a test that starts one without the mark fails before the process
+starts (see :func:`_guard_product_processes`), so the fast tier cannot quietly grow one.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -32,12 +33,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Fixtures that start a process of the stack; a test needing one (directly or through
 # another fixture) is a broker-tier test.
 PROCESS_FIXTURES: set[str] = set()
-# Children that belong to the stack: by executable name, or by ``bankguard`` subcommand.
-STACK_BINARIES = ("tansu", "prometheus", "alertmanager", "prometheus-alertmanager")
-STACK_COMMANDS = {"broker", "worker", "up", "produce", "replay", "ingest"}
+# Executables of the stack besides ``bankguard`` itself (by name prefix: tansu's carries its version).
+STACK_BINARIES = ("tansu", "prometheus", "alertmanager")
 
 _running: list[pytest.Item] = []  # the test being set up, run or torn down
-_children: dict[str, list[tuple[str, subprocess.Popen[Any]]]] = {}  # stack processes by test id
 
 
 def starts_processes(fixture: F) -> F:
@@ -59,11 +58,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
     finally:
         _running.pop()
-        _children.pop(item.nodeid, None)
 
 
-def stack_process(argv: object) -> str | None:
-    """The stack process that ``argv`` starts (a name for the message), or None."""
+def product_process(argv: object) -> str | None:
+    """What ``argv`` starts when it is a process of the product (a name for messages), else None."""
     if isinstance(argv, (str, bytes, os.PathLike)):
         argv = [argv]
     if not isinstance(argv, Sequence) or not argv:
@@ -79,44 +77,26 @@ def stack_process(argv: object) -> str | None:
     else:
         return None
     command = next((word for word in rest if not word.startswith("-")), None)
-    return f"bankguard {command}" if command in STACK_COMMANDS else None
+    return f"bankguard {command}" if command else "bankguard"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _record_stack_processes() -> Iterator[None]:
-    """Remember every stack process each test starts (from its fixtures too)."""
+def _guard_product_processes() -> Iterator[None]:
+    """Refuse to start a process of the product from a test outside the broker tier."""
     real_init = subprocess.Popen.__init__
 
-    def recording_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+    def guarded_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        started = product_process(args)
+        item = _running[-1] if _running else None
+        if started and item is not None and item.get_closest_marker("broker") is None:
+            raise AssertionError(
+                f"{item.nodeid} starts {started} outside the broker tier: mark it @pytest.mark.broker, "
+                "or start the process from a fixture declared with @starts_processes")
         real_init(self, args, *rest, **kwargs)
-        started = stack_process(args)
-        if started and _running:
-            _children.setdefault(_running[-1].nodeid, []).append((started, self))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess.Popen, "__init__", recording_init)
+        patch.setattr(subprocess.Popen, "__init__", guarded_init)
         yield
-
-
-@pytest.fixture(autouse=True)
-def _guard_stack_processes(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test outside the broker tier that ran a stack process. One that refused to start
-    (exited by itself with an error: a usage mistake, a busy port) is fine in the fast tier."""
-    yield
-    if request.node.get_closest_marker("broker") is not None:
-        return
-    ran = [(name, child) for name, child in _children.get(request.node.nodeid, [])
-           if child.poll() is None or child.returncode <= 0]
-    for _, child in ran:  # stopped as the stack stops them, so none outlives the session
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    assert not ran, (f"{request.node.nodeid} ran {', '.join(sorted({name for name, _ in ran}))} but is not "
-                     "a broker-tier test: mark it @pytest.mark.broker, or start the process from a "
-                     "fixture declared with @starts_processes")
 
 
 @pytest.fixture(scope="session")

@@ -145,6 +145,7 @@ def test_parquet_and_json_lines_files_give_the_same_alerts(labelled, tmp_path):
     assert from_json["evidence"].tolist() == from_parquet["evidence"].tolist()
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_path):
     day = tmp_path / "day.parquet"
     produced = bankguard("produce", "--out", str(day), "--rate", "1.5", "--days", "1", "--start", "2026-11-20",
@@ -191,6 +192,7 @@ def test_a_day_from_the_producers_backtested_a_against_b_with_every_output(tmp_p
     assert len(list(out.glob("page*.png"))) == len(pdf.pages)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 @pytest.mark.parametrize(("args", "needle"), [
     (["--source", "missing.parquet"], "no such file"),
     (["--source", "events.jsonl", "--from", "yesterday"], "--from"),

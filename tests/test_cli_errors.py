@@ -18,6 +18,8 @@ from bankguard.event_files import RecordFileWriter, event_schema
 from bankguard.output_files import atomic_output, write_text_atomic
 from kafka_helpers import wait_until
 
+pytestmark = pytest.mark.broker  # every test runs a `bankguard` command
+
 
 def bankguard(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
               cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -150,7 +152,6 @@ def test_broker_without_its_binary():
     assert_one_line_error(result, "binary not found")
 
 
-@pytest.mark.broker  # runs `bankguard broker`
 def test_broker_command_serves_topics_and_stops_cleanly(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bankguard", "broker", "--port", str(port)],

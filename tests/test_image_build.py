@@ -4,6 +4,8 @@ that installs, imports and runs ``bankguard --help``."""
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import shlex
 import shutil
@@ -50,6 +52,7 @@ def build_context(root: Path) -> None:
                 shutil.copy2(REPO / name, target)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_the_package_builds_and_runs_from_exactly_what_the_dockerfile_copies(tmp_path):
     context = tmp_path / "src"
     build_context(context)

@@ -10,6 +10,8 @@ import pytest
 
 from bankguard.models.registry import SHIPPED
 
+pytestmark = pytest.mark.broker  # every test runs a `bankguard models` command
+
 
 def models_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bankguard", "models", *args], capture_output=True, text=True,

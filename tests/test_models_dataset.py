@@ -76,6 +76,7 @@ def test_unreadable_inputs_are_one_line_errors(tmp_path, recorded):
         load_records(bad, recorded[1], SCENARIO)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_cli_trains_on_recorded_traffic(tmp_path, recorded):
     events, truth = recorded
     out = tmp_path / "registry"

@@ -102,6 +102,7 @@ def test_champion_is_best_pr_auc_unless_pinned(registry):
         choose_champion(manifests, "svm")
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_cli_verify_reports_a_tampered_artifact_in_one_line(registry):
     (registry / SCENARIO / "logreg" / ARTIFACT).write_bytes(b"not a model")
     result = subprocess.run([sys.executable, "-m", "bankguard", "models", "verify", "--dir", str(registry)],

@@ -153,6 +153,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=60, env=env)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_rules_check_and_publish_refuse_an_all_off_configuration(tmp_path):
     path = tmp_path / "off.yaml"
     path.write_text(yaml.safe_dump(all_off(), allow_unicode=True), encoding="utf-8")

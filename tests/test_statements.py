@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from bankguard.statements import read_statement
 from bankguard.topics import Topics
@@ -52,6 +53,7 @@ def test_account_column_splits_accounts(tmp_path):
     assert rows[["account", "tx_id"]].values.tolist() == [["A", "1"], ["B", "2"]]
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_ingest_publishes_good_rows_and_reports_bad_ones(settings, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bankguard", "ingest", "statements", str(write(tmp_path)), "--json"],
@@ -68,6 +70,7 @@ def test_ingest_publishes_good_rows_and_reports_bad_ones(settings, tmp_path):
     assert {r.key for r in records} == {b"ACC-42"}
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_a_file_without_the_statement_columns_is_one_clear_line(settings, tmp_path):
     bad = write(tmp_path, "a,b\n1,2\n", "other.csv")
     result = subprocess.run(

@@ -7,13 +7,14 @@ import sys
 
 import pytest
 
-from conftest import PROCESS_FIXTURES, stack_process
+from conftest import PROCESS_FIXTURES, product_process
 
 
 @pytest.mark.parametrize(("argv", "started"), [
     ([sys.executable, "-m", "bankguard", "worker", "--loglevel", "info"], "bankguard worker"),
-    ([sys.executable, "-m", "bankguard", "--version"], None),
-    ([sys.executable, "-m", "bankguard", "rules", "check", "x.yaml"], None),
+    ([sys.executable, "-m", "bankguard", "--version"], "bankguard"),
+    ([sys.executable, "-m", "bankguard", "rules", "check", "x.yaml"], "bankguard rules"),
+    ([sys.executable, "-m", "pytest", "-q"], None),
     (["bankguard", "up", "--rate", "300"], "bankguard up"),
     (["/root/.calfkit/bin/tansu-v0.6.0", "broker", "--listener-url", "tcp://127.0.0.1:1"], "tansu-v0.6.0"),
     (["/usr/bin/prometheus-alertmanager", "--config.file", "am.yml"], "prometheus-alertmanager"),
@@ -21,8 +22,8 @@ from conftest import PROCESS_FIXTURES, stack_process
     (["promtool", "check", "rules", "r.yml"], None),
     ("git ls-files", None),
 ])
-def test_stack_processes_are_told_apart_from_other_children(argv, started):
-    assert stack_process(argv) == started
+def test_product_processes_are_told_apart_from_other_children(argv, started):
+    assert product_process(argv) == started
 
 
 def test_process_starting_fixtures_put_their_tests_in_the_broker_tier(request):
