@@ -78,15 +78,21 @@ def send(settings: Settings, events: list[dict]) -> None:
     assert producer.flush(15) == 0
 
 
-def stream_alerts(events: list[dict], config: RulesConfig | None = None) -> Alerts:
-    """The alerts the worker's scorer raises on ``events``, in process: one batch, one partition,
-    in list order (the order a worker consumes one entity's events)."""
+def stream_alerts(events: list[dict], config: RulesConfig | None = None, *, batch_size: int | None = None) -> Alerts:
+    """The alerts the worker's scorer raises on ``events``, in process: one partition, in list
+    order (the order a worker consumes one entity's events), in batches of ``batch_size``
+    (all in one by default)."""
     rules = config or load_rules()
     scorer = StreamScorer(StateStore({}), lambda: rules)
-    scored = scorer.score([Incoming(e["scenario"], "t", 0, offset, e["entity_id"].encode(), orjson.dumps(e),
-                                    _time_ms(e)) for offset, e in enumerate(events)])
-    assert not scored.dead_letters, scored.dead_letters
-    return [orjson.loads(alert.value) for alert in scored.alerts]
+    messages = [Incoming(e["scenario"], "t", 0, offset, e["entity_id"].encode(), orjson.dumps(e), _time_ms(e))
+                for offset, e in enumerate(events)]
+    size = batch_size or len(messages) or 1
+    alerts: Alerts = []
+    for start in range(0, len(messages), size):
+        scored = scorer.score(messages[start:start + size])
+        assert not scored.dead_letters, scored.dead_letters
+        alerts += [orjson.loads(alert.value) for alert in scored.alerts]
+    return alerts
 
 
 def batch_alerts(events: list[dict], config: RulesConfig | None = None) -> Alerts:

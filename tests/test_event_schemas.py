@@ -10,10 +10,8 @@ import orjson
 import pytest
 
 from bankguard.events import EVENT_MODELS, InvalidEvent, parse_event
-from bankguard.producers.scenarios import generator_class
 from bankguard.schema_files import render_schema, schema_path
-
-START_MS = 1_793_000_000_000
+from generated import traffic
 
 
 @pytest.mark.parametrize("scenario", list(EVENT_MODELS))
@@ -28,8 +26,7 @@ def test_committed_schema_matches_the_model(scenario):
 def test_generated_events_validate_against_the_committed_schema(scenario):
     schema = json.loads(schema_path(scenario).read_text())
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    rows = generator_class(scenario)(seed=11, n_entities=200).generate(START_MS, START_MS + 3_600_000, 3_000)
-    for row in rows:
+    for row in traffic(scenario)[:3_000]:
         validator.validate(json.loads(orjson.dumps(row.event)))
         parse_event(scenario, orjson.dumps(row.event))
 
