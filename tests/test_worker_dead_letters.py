@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import timedelta
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from bankguard.kafka import client_config, producer_config
-from bankguard.scenarios import SCENARIOS
+from bankguard.kafka import producer_config
 from bankguard.settings import Settings
 from bankguard.stream_agents.dead_letters import HEADER_PREFIX, KEPT_BYTES, DeadLetter
 from bankguard.topics import Topics
-from kafka_helpers import read_topic
-from scoring_helpers import alerts_after, event, send
+from conftest import RunningWorker
+from kafka_helpers import read_topic, scenario_ends, wait_committed
+from scoring_helpers import event, send, worker_alerts
 from test_poison_scoring import incoming, poison, scored
 
 pytestmark = pytest.mark.broker
@@ -70,25 +69,9 @@ def test_wrong_scenario_on_a_topic_is_rejected(settings, worker):
     assert worker.totals("bankguard_events").get("aml_kyc", 0) == 0
 
 
-def committed_offsets_reach_the_end(settings: Settings, worker, timeout_s: float = 90.0) -> None:
+def committed_offsets_reach_the_end(settings: Settings, worker: RunningWorker) -> None:
     """Wait until the worker group has committed every scenario partition up to its end."""
-    topics = Topics(settings.topics.prefix)
-    partitions = [TopicPartition(topics.scenario(s), p) for s in SCENARIOS for p in range(settings.topics.partitions)]
-    reader = Consumer(client_config(settings.kafka) | {"group.id": topics.worker_group})
-    try:
-        ends = {(tp.topic, tp.partition): reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
-        deadline = time.monotonic() + timeout_s
-        behind: dict = {}
-        while time.monotonic() < deadline:
-            assert worker.process.alive(), worker.process.log_path.read_text()[-3000:]
-            done = {(tp.topic, tp.partition): tp.offset for tp in reader.committed(partitions, timeout=10)}
-            behind = {tp: (done[tp], end) for tp, end in ends.items() if end and done[tp] < end}  # -1001: none
-            if not behind:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"commits stalled (committed, end): {behind}")
-    finally:
-        reader.close()
+    wait_committed(settings, scenario_ends(settings), timeout_s=90, check=worker.assert_alive)
 
 
 def test_a_mixed_poison_batch_is_dead_lettered_and_the_good_events_around_it_scored(settings, worker):
@@ -118,7 +101,7 @@ def test_a_mixed_poison_batch_is_dead_lettered_and_the_good_events_around_it_sco
             assert int(letter.headers[HEADER_PREFIX + "original_size"]) == len(bad.value) + len(bad.key)
         else:
             assert letter.value == (bad.value or b""), bad.kind  # the original bytes
-    alerts = alerts_after(settings, worker, good)
+    alerts = worker_alerts(settings, worker)
     clean, _ = scored(incoming(good))  # the same good events alone, in process
     assert {a["alert_id"] for a in alerts} == {orjson.loads(a.value)["alert_id"] for a in clean.alerts}
     assert len(alerts) >= 10  # one gambling memo in four
