@@ -66,6 +66,7 @@ def _produce_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
                           env=os.environ | env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_produce_to_a_dead_broker_exits_non_zero_in_one_line(tmp_path):
     dead = f"127.0.0.1:{free_port()}"
     report = tmp_path / "report.json"

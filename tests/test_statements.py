@@ -166,7 +166,7 @@ def test_duplicate_tx_ids_are_rejected_per_account(tmp_path):
     assert statement.rows[["account", "tx_id"]].values.tolist() == [["A", "T1"], ["A", "T2"], ["B", "T1"]]
 
 
-@pytest.mark.broker  # runs the `bankguard` command (the process tier)
+@pytest.mark.broker  # runs a `bankguard` command
 def test_scan_reports_rejections_on_stderr_and_in_the_report(tmp_path):
     text = (HEADER + "T1,2026-03-01 09:15:00,1,收入,a,b\nT1,2026-03-01 09:16:00,2,收入,a,b\n"
             "T3,2026-03-01 09:17:00,3,收入,a,b,c\nT4,9999-01-01,4,收入,a,b\n")

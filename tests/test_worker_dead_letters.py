@@ -13,6 +13,7 @@ from bankguard.kafka import producer_config
 from bankguard.settings import Settings
 from bankguard.stream_agents.dead_letters import HEADER_PREFIX, KEPT_BYTES, DeadLetter
 from bankguard.topics import Topics
+from conftest import RunningWorker
 from kafka_helpers import read_topic, scenario_ends, wait_committed
 from scoring_helpers import event, send, worker_alerts
 from test_poison_scoring import incoming, poison, scored
@@ -68,9 +69,9 @@ def test_wrong_scenario_on_a_topic_is_rejected(settings, worker):
     assert worker.totals("bankguard_events").get("aml_kyc", 0) == 0
 
 
-def committed_offsets_reach_the_end(settings: Settings, worker, timeout_s: float = 90.0) -> None:
+def committed_offsets_reach_the_end(settings: Settings, worker: RunningWorker) -> None:
     """Wait until the worker group has committed every scenario partition up to its end."""
-    wait_committed(settings, scenario_ends(settings), timeout_s=timeout_s, check=worker.assert_alive)
+    wait_committed(settings, scenario_ends(settings), timeout_s=90, check=worker.assert_alive)
 
 
 def test_a_mixed_poison_batch_is_dead_lettered_and_the_good_events_around_it_scored(settings, worker):
