@@ -13,11 +13,16 @@ import pytest
 
 from bankguard.events import parse_event
 from bankguard.producers.scenarios import generator_class
-from bankguard.producers.scenarios.base import Emitted, Event, Pattern, ScenarioGenerator
+from bankguard.producers.scenarios.base import Emitted, Event, FakerPools, Pattern, ScenarioGenerator
 from bankguard.rules import Hit, evaluate_frame
 from bankguard.rules.config import load_rules
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.state import StateStore
+
+START_MS = 1_793_000_000_000  # the generated traffic's first event time
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 
 Plan = Callable[[int, int], list[tuple[int, Event]]]
 Generated = tuple[ScenarioGenerator, list[Emitted]]  # a recording generator and its run
@@ -69,6 +74,24 @@ def recorded_fixtures(generator: type[ScenarioGenerator], run: Run) -> tuple[Cal
         return generated[1]
 
     return generated, rows
+
+
+def period_fixtures(generator: type[ScenarioGenerator], *, seed: int, entities: int, pool_size: int,
+                    period_ms: int, periods: int, per_period: int,
+                    start_ms: int = START_MS) -> tuple[Callable, Callable]:
+    """Module fixtures ``pools`` (Faker pools of this seed) and ``rows`` (``periods`` periods of
+    ``per_period`` events from the generator with those pools)."""
+
+    @pytest.fixture(scope="module")
+    def pools() -> FakerPools:
+        return FakerPools(seed, size=pool_size)
+
+    @pytest.fixture(scope="module")
+    def rows(pools: FakerPools) -> list[Emitted]:
+        gen = generator(seed=seed, n_entities=entities, pools=pools)
+        return generate_periods(gen, start_ms, period_ms, periods, per_period)
+
+    return pools, rows
 
 
 def busy(rows: list[Emitted], n_entities: int = 1_000) -> set[str]:

@@ -5,33 +5,18 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-import pytest
 
 from bankguard.producers.scenarios.aml_kyc import HIGH_RISK, KEYWORDS, AmlKycGenerator
-from bankguard.producers.scenarios.base import Emitted, FakerPools
-from scenario_traffic import assert_events_valid, generate_periods
+from bankguard.producers.scenarios.base import Emitted
+from scenario_traffic import START_MS, HOUR, period_fixtures, assert_events_valid
 
-START_MS = 1_793_000_000_000
-HOUR = 3_600_000
 HOURS = 72
 LEGIT_MEMOS = {"工资", "奖金", "年终奖", "报销", "货款", "租金", "购房款", "装修款", "学费", "医疗费",
                "保险", "理财", "还款", "转账", "消费", "水电费", "ATM取款", "现金存入", None}
 
 
-@pytest.fixture(scope="module")
-def pools() -> FakerPools:
-    return FakerPools(2, size=400)
-
-
-def run(pools: FakerPools, seed: int = 2, hours: int = HOURS,
-        per_hour: int = 1_000) -> list[Emitted]:
-    gen = AmlKycGenerator(seed=seed, n_entities=600, pools=pools)
-    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
-
-
-@pytest.fixture(scope="module")
-def rows(pools: FakerPools) -> list[Emitted]:
-    return run(pools)
+pools, rows = period_fixtures(AmlKycGenerator, seed=2, entities=600, pool_size=400,
+                              period_ms=HOUR, periods=HOURS, per_period=1_000)
 
 
 def by_entity(rows: list[Emitted], pattern: str | None) -> dict[str, list[Emitted]]:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
 
 from bankguard.producers.scenarios.atm_netbank import (
     DAILY_CAP, WITHDRAWAL_LIMIT, AtmNetbankGenerator,
 )
-from bankguard.producers.scenarios.base import Emitted, FakerPools
-from scenario_traffic import assert_events_valid, generate_periods, grouped
+from scenario_traffic import START_MS, MINUTE, HOUR, period_fixtures, assert_events_valid, grouped
 
-START_MS = 1_793_000_000_000
-MINUTE = 60_000
-HOUR = 60 * MINUTE
 HOURS = 24
 
 
-@pytest.fixture(scope="module")
-def pools() -> FakerPools:
-    return FakerPools(3, size=400)
-
-
-def run(pools: FakerPools, seed: int = 3, hours: int = HOURS,
-        per_hour: int = 2_000) -> list[Emitted]:
-    gen = AtmNetbankGenerator(seed=seed, n_entities=800, pools=pools)
-    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
-
-
-@pytest.fixture(scope="module")
-def rows(pools: FakerPools) -> list[Emitted]:
-    return run(pools)
+pools, rows = period_fixtures(AtmNetbankGenerator, seed=3, entities=800, pool_size=400,
+                              period_ms=HOUR, periods=HOURS, per_period=2_000)
 
 
 def city(atm_id: str) -> str:

@@ -10,9 +10,8 @@ import pytest
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted, FakerPools
 from bankguard.scenarios import SCENARIOS, parse_scenarios
+from scenario_traffic import START_MS, HOUR
 
-START_MS = 1_793_000_000_000
-HOUR = 3_600_000
 
 
 @cache

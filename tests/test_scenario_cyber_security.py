@@ -6,32 +6,16 @@ from collections import Counter, defaultdict
 from itertools import pairwise
 
 import numpy as np
-import pytest
 
-from bankguard.producers.scenarios.base import Emitted, FakerPools
+from bankguard.producers.scenarios.base import Emitted
 from bankguard.producers.scenarios.cyber_security import CyberSecurityGenerator
-from scenario_traffic import assert_events_valid, generate_periods, grouped
+from scenario_traffic import START_MS, MINUTE, HOUR, period_fixtures, assert_events_valid, grouped
 
-START_MS = 1_793_000_000_000
-MINUTE = 60_000
-HOUR = 60 * MINUTE
 HOURS = 12
 
 
-@pytest.fixture(scope="module")
-def pools() -> FakerPools:
-    return FakerPools(5, size=400)
-
-
-def run(pools: FakerPools, seed: int = 5, hours: int = HOURS,
-        per_hour: int = 3_000) -> list[Emitted]:
-    gen = CyberSecurityGenerator(seed=seed, n_entities=800, pools=pools)
-    return generate_periods(gen, START_MS, HOUR, hours, per_hour)
-
-
-@pytest.fixture(scope="module")
-def rows(pools: FakerPools) -> list[Emitted]:
-    return run(pools)
+pools, rows = period_fixtures(CyberSecurityGenerator, seed=5, entities=800, pool_size=400,
+                              period_ms=HOUR, periods=HOURS, per_period=3_000)
 
 
 def test_kill_chain_runs_phishing_then_malware_then_exfiltration_within_an_hour(rows):

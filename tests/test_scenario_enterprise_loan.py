@@ -9,12 +9,12 @@ from statistics import median
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.enterprise_loan import EnterpriseLoanGenerator
 from scenario_traffic import (
+    DAY,
     Generated, assert_events_valid, drained_run, episodes,
     recorded_fixtures,
 )
 
 T0 = 1_700_000_000_000
-DAY = 86_400_000
 
 
 # A month of applications, then an empty month that drains the episodes still running.

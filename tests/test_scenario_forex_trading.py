@@ -8,13 +8,12 @@ from statistics import median
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.forex_trading import ForexTradingGenerator
 from scenario_traffic import (
+    MINUTE, DAY,
     Generated, assert_events_valid, busy, drained_run, episodes,
     recorded_fixtures,
 )
 
 T0 = 1_700_000_000_000
-MINUTE = 60_000
-DAY = 1_440 * MINUTE
 USD_PER_BASE = {"USD": 1.0, "GBP": 1.27}
 
 

@@ -6,30 +6,16 @@ from collections import defaultdict
 from datetime import date, datetime
 
 import numpy as np
-import pytest
 
-from bankguard.producers.scenarios.base import Emitted, FakerPools
+from bankguard.producers.scenarios.base import Emitted
 from bankguard.producers.scenarios.insurance_claims import InsuranceClaimsGenerator
-from scenario_traffic import assert_events_valid, generate_periods, grouped
+from scenario_traffic import START_MS, DAY, period_fixtures, assert_events_valid, grouped
 
-START_MS = 1_793_000_000_000
-DAY = 86_400_000
 DAYS = 45
 
 
-@pytest.fixture(scope="module")
-def pools() -> FakerPools:
-    return FakerPools(4, size=300)
-
-
-def run(pools: FakerPools, seed: int = 4, days: int = DAYS, per_day: int = 1_200) -> list[Emitted]:
-    gen = InsuranceClaimsGenerator(seed=seed, n_entities=600, pools=pools)
-    return generate_periods(gen, START_MS, DAY, days, per_day)
-
-
-@pytest.fixture(scope="module")
-def rows(pools: FakerPools) -> list[Emitted]:
-    return run(pools)
+pools, rows = period_fixtures(InsuranceClaimsGenerator, seed=4, entities=600, pool_size=300,
+                              period_ms=DAY, periods=DAYS, per_period=1_200)
 
 
 def age_days(row: Emitted) -> int:

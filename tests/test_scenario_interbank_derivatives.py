@@ -9,13 +9,12 @@ from statistics import median
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.interbank_derivatives import InterbankDerivativesGenerator
 from scenario_traffic import (
+    HOUR, DAY,
     Generated, assert_events_valid, busy, drained_run, episodes,
     recorded_fixtures,
 )
 
 T0 = 1_700_000_000_000
-HOUR = 3_600_000
-DAY = 24 * HOUR
 TENORS = {1, 7, 14, 30, 90, 180, 365, 730, 1825}
 CNY_PER = {"CNY": 1.0, "USD": 7.2}
 

@@ -8,13 +8,12 @@ from itertools import pairwise
 from bankguard.producers.scenarios.base import Emitted, Event
 from bankguard.producers.scenarios.wealth_product import WealthProductGenerator
 from scenario_traffic import (
+    HOUR, DAY,
     Generated, assert_events_valid, busy, drained_run, episodes,
     recorded_fixtures,
 )
 
 T0 = 1_700_000_000_000
-HOUR = 3_600_000
-DAY = 24 * HOUR
 RISK_BY_TYPE = {"bond": {1, 2}, "fund": {2, 3}, "stock": {3, 4}, "crypto": {5}}
 
 
