@@ -236,6 +236,7 @@ def bankguard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=280, env=env, cwd=cwd)
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_produce_out_writes_the_desks_outcomes_and_backtest_reads_them(tmp_path):
     days = tmp_path / "days.parquet"
     made = bankguard("produce", "--out", str(days), "--rate", "0.5", "--days", "3", "--entities", "60",
@@ -261,6 +262,7 @@ def test_produce_out_writes_the_desks_outcomes_and_backtest_reads_them(tmp_path)
     assert known["known_at_from"] == log.known_count(T0 + 2 * DAY_MS) < known["records"]
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_backtest_refuses_a_bad_outcomes_file_in_one_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(outcome(decided_at="2026-02-01T00:00:00Z")) + "\n")
@@ -270,6 +272,7 @@ def test_backtest_refuses_a_bad_outcomes_file_in_one_line(tmp_path):
     assert "line 1: invalid outcome" in result.stderr and "decided_at is before event_time" in result.stderr
 
 
+@pytest.mark.broker  # runs a `bankguard` command
 def test_the_desk_process_says_in_one_line_when_it_cannot_reach_kafka(tmp_path):
     from bankguard.broker import free_port
 
