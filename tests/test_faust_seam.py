@@ -18,7 +18,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bankguard.kafka import client_config, producer_config
+from bankguard.kafka import TopicSpec, client_config, ensure_topics, producer_config
 from bankguard.rules.config import load_rules
 from bankguard.settings import Settings
 from bankguard.stream_agents import faust_seam
@@ -69,6 +69,7 @@ async def consuming(settings: Settings, options: TransportOptions, datadir: Path
                     on_message: Callable[[bytes], None]) -> AsyncIterator[WorkerApp]:
     """A started in-process app with one agent over a fresh topic of ``MESSAGES`` messages."""
     topic = f"{settings.topics.prefix}-seam-in"
+    ensure_topics(settings, [TopicSpec(topic, PARTITIONS)])  # producers never auto-create topics
     producer = Producer(producer_config(settings))
     for i in range(MESSAGES):
         producer.produce(topic, b"m%d" % i, b"k%d" % i, partition=i % PARTITIONS)
