@@ -38,16 +38,16 @@ class Record:
 
 
 def wait_until(condition: Callable[[], object], what: str, *, timeout_s: float = 30.0,
-               check: Callable[[], None] = lambda: None) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout_s``. ``check`` runs
-    on each poll (say, that the process being waited on is still alive)."""
+               check: Callable[[], None] = lambda: None, every_s: float = POLL_S) -> None:
+    """Poll ``condition`` every ``every_s`` until it holds; fail naming ``what`` after ``timeout_s``.
+    ``check`` runs on each poll (say, that the process being waited on is still alive)."""
     deadline = time.monotonic() + timeout_s
     while True:
         check()
         if condition():
             return
         assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
-        time.sleep(POLL_S)
+        time.sleep(every_s)
 
 
 def _consumer(settings: Settings, group: str | None = None) -> Consumer:

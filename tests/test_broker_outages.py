@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from collections.abc import Iterator
 
 import orjson
@@ -28,7 +27,7 @@ from bankguard.stream_agents.sink import BatchSink
 from bankguard.stream_agents.sink_metrics import SinkWatch
 from bankguard.topics import Topics
 from conftest import RunningWorker, start_worker
-from kafka_helpers import read_topic
+from kafka_helpers import read_topic, wait_until
 
 PAUSE_S = 38.0  # longer than the old 30 s delivery deadline, as short as proves it
 
@@ -54,16 +53,6 @@ def gauge(worker: RunningWorker, name: str) -> float:
     return sum(sample.value for sample in scrape_samples(worker.metrics_url, name) if sample.name == name)
 
 
-def wait_until(condition, what: str, worker: RunningWorker, timeout_s: float, every_s: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert worker.process.alive(), f"worker died; log: {worker.process.log_path.read_text()[-3000:]}"
-        if condition():
-            return
-        time.sleep(every_s)
-    raise AssertionError(f"{what} not within {timeout_s:.0f} s")
-
-
 @pytest.mark.broker
 def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_settings, paused_broker, tmp_path):
     settings = outage_settings
@@ -76,11 +65,12 @@ def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_set
     try:
         # Pause the broker as soon as the worker scores: it is then mid-stream, with records in flight.
         wait_until(lambda: sum(worker.totals("bankguard_events").values()) > 0, "first events scored",
-                   worker, 90, every_s=0.05)
+                   timeout_s=90, check=worker.assert_alive, every_s=0.05)
         os.kill(broker_pid, signal.SIGSTOP)
         try:
             wait_until(lambda: gauge(worker, "bankguard_sink_stalled_seconds") >= PAUSE_S,
-                       f"a {PAUSE_S:.0f} s stall on the worker's gauge", worker, PAUSE_S + 30, every_s=1.0)
+                       f"a {PAUSE_S:.0f} s stall on the worker's gauge", timeout_s=PAUSE_S + 30,
+                       check=worker.assert_alive, every_s=1.0)
             assert gauge(worker, "bankguard_sink_unacknowledged_records") > 0
             assert sum(worker.totals("bankguard_events").values()) < report.produced, "paused mid-stream"
         finally:
@@ -88,7 +78,8 @@ def test_worker_rides_out_a_broker_pause_longer_than_the_old_deadline(outage_set
 
         worker.wait_for("bankguard_events", lambda totals: sum(totals.values()) >= report.produced, timeout_s=180)
         wait_until(lambda: gauge(worker, "bankguard_sink_unacknowledged_records") == 0
-                   and gauge(worker, "bankguard_sink_stalled_seconds") == 0, "the sink drained", worker, 60)
+                   and gauge(worker, "bankguard_sink_stalled_seconds") == 0, "the sink drained",
+                   timeout_s=60, check=worker.assert_alive)
         streamed = {alert["alert_id"] for alert in
                     (orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts))}
         assert worker.process.alive() and worker.process.pid == pid, "the same worker, never restarted"
