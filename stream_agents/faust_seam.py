@@ -14,6 +14,11 @@ The worker reaches into Faust (faust-streaming) and aiokafka where they offer no
 - ``Table.persisted_offset``: where recovery of a changelog partition starts; the latest snapshot
   (see :mod:`~bankguard.stream_agents.snapshots`) instead of the beginning.
 - ``App._new_web``: a web server without Faust's unauthenticated views.
+- ``App.flow_control`` and mode's ``FlowControlEvent.resume``: upstream clears every stream buffer
+  on each resume, also when the flow was already on. Recovery resumes it a second time after
+  seeking the stream partitions: events fetched between that seek and the resume were cleared
+  from the buffers while their offsets were already fetched past, so they were never scored and
+  their partitions never committed again. Buffers are cleared only when a suspended flow resumes.
 
 Settings reach the transport as one typed :class:`TransportOptions` (``WorkerApp.use_transport_options``).
 
@@ -37,12 +42,15 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from bankguard.errors import BankguardError
 from bankguard.stream_agents.snapshots import SnapshotIndex
 from bankguard.stream_agents.web import MetricsOnlyWeb
 
-PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}  # the versions the overrides mirror
+# The versions the overrides mirror.
+PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
 
 DEFAULT_FETCH_MAX_WAIT_MS = 25
 YIELD_EVERY = 64  # messages handed over between two turns of the event loop
@@ -58,7 +66,7 @@ class SeamError(BankguardError):
 
 
 def check_versions(installed: Callable[[str], str] = importlib.metadata.version) -> None:
-    """Raise :class:`SeamError` (one line) unless the installed Faust and aiokafka are :data:`PINNED`."""
+    """Raise :class:`SeamError` (one line) unless the installed Faust, mode and aiokafka are :data:`PINNED`."""
     wrong = []
     for package, pinned in PINNED.items():
         try:
@@ -240,8 +248,24 @@ class Transport(faust_aiokafka.Transport):
         return super().create_consumer(callback, **kwargs)
 
 
+class KeepingFlowControl(FlowControlEvent):
+    """Flow control whose resume keeps what the stream buffers hold when the flow was already on."""
+
+    def resume(self) -> None:
+        """Mirrors mode-streaming 0.7.1 ``FlowControlEvent.resume``, which clears the managed
+        queues every time. Only a suspended flow held stale events (fetched before a rebalance,
+        read again after the seek that ends it); events buffered while the flow was on are
+        current, and dropping them loses them."""
+        was_suspended = not self.is_active()
+        self._suspend.clear()
+        self._resume.set()
+        if was_suspended:
+            self.clear()
+
+
 class WorkerApp(faust.App):
-    """A Faust app whose transport gets typed :class:`TransportOptions` and whose web server
+    """A Faust app whose transport gets typed :class:`TransportOptions`, whose stream buffers
+    survive a resume of a flow that is on (:class:`KeepingFlowControl`) and whose web server
     carries only the pages the worker registers.
 
     Faust builds the transport (from the ``bankguard://`` broker URL, through the entry point) as
@@ -254,6 +278,11 @@ class WorkerApp(faust.App):
         if not isinstance(transport, Transport):
             raise SeamError(f"the worker app needs the bankguard:// transport, not {type(transport).__name__}")
         transport.configure(options)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        """Mirrors faust 0.15.3 ``App.flow_control`` (``FlowControlEvent(loop=self.loop)``)."""
+        return KeepingFlowControl(loop=self.loop)
 
     def _new_web(self) -> MetricsOnlyWeb:
         """Mirrors faust 0.15.3 ``faust.App._new_web`` (``web_drivers.by_url(conf.web)(app)``)."""

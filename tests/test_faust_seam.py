@@ -54,6 +54,20 @@ def test_the_worker_checks_versions_before_anything_else(monkeypatch):
         run_worker(Settings())  # refused before the port check, the topics or the rules
 
 
+async def test_stream_buffers_survive_a_resume_of_a_flow_that_is_on():
+    """Recovery resumes the flow again after seeking the stream partitions: events buffered in
+    between are already fetched past, and clearing them would lose them."""
+    app = WorkerApp("seam-flow", broker="bankguard://127.0.0.1:1", store="memory://", web_enabled=False)
+    buffer = app.channel().queue  # a stream's buffer
+    app.flow_control.resume()  # recovery turns the flow on to read the changelogs
+    buffer.put_nowait("fetched after the seek")
+    app.flow_control.resume()
+    assert buffer.qsize() == 1
+    app.flow_control.suspend()  # a rebalance: what is buffered now is read again after its seek
+    app.flow_control.resume()
+    assert buffer.qsize() == 0
+
+
 def plain_app(settings: Settings, datadir: Path) -> WorkerApp:
     return WorkerApp(
         f"{settings.topics.prefix}-seam", broker=f"bankguard://{settings.kafka.bootstrap_servers}",
