@@ -76,10 +76,9 @@ class Collect:
 def traffic(settings: Settings, events: int, span_days: float, seed: int) -> list[Record]:
     """The run's records, generated once (the publisher's own Kafka sink is replaced, unused)."""
     span_ms = int(span_days * DAY_MS)
-    publisher = ScenarioPublisher(settings, list(SCENARIOS), rate=events / (span_ms / 1000), seed=seed, speed=0,
-                                  start_ms=START_MS)
     sink = Collect()
-    publisher.sink = sink  # type: ignore[assignment]  # duck-typed sink: send/close
+    publisher = ScenarioPublisher(settings, list(SCENARIOS), rate=events / (span_ms / 1000), seed=seed, speed=0,
+                                  start_ms=START_MS, sink=lambda report: sink)
     publisher.run(max_events=events)
     return sink.records
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -97,6 +98,15 @@ class PublishReport:
 
 
 REACHABLE_TIMEOUT_S = 10.0
+
+
+class EventSink(Protocol):
+    """Where a publisher's events go: ``send`` a batch of one scenario; ``close`` returns how
+    many records are still undelivered."""
+
+    def send(self, scenario: str, rows: list[Emitted]) -> None: ...
+
+    def close(self) -> int: ...
 
 
 class KafkaSink:
@@ -191,7 +201,10 @@ class ScenarioPublisher:
         speed: float = 1.0,
         start_ms: int | None = None,
         out: Path | None = None,
+        sink: Callable[[PublishReport], EventSink] | None = None,
     ) -> None:
+        """``sink`` builds the sink from the report it counts into; by default Kafka, or the event
+        file ``out``."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -199,8 +212,9 @@ class ScenarioPublisher:
         self.start_ms = start_ms if start_ms is not None else int(time.time() * 1000)
         self.report = PublishReport(seed, {key: ScenarioCounts() for key in scenarios})
         # The sink first: an unreachable broker is reported before the generators' set-up.
-        self.sink: KafkaSink | FileSink = (FileSink(out, self.report) if out is not None
-                                           else KafkaSink(settings, self.report))
+        self.sink: EventSink = (sink(self.report) if sink is not None
+                                else FileSink(out, self.report) if out is not None
+                                else KafkaSink(settings, self.report))
         pools = FakerPools(seed)
         entities = settings.producer.entities_per_scenario
         self.generators: dict[str, ScenarioGenerator] = {
