@@ -32,8 +32,9 @@ test: setup system
 	$(MAKE) --no-print-directory test-fast
 	$(MAKE) --no-print-directory test-broker
 
+# In-process tests share no state but the CPU: one pytest process per core.
 test-fast: setup
-	$(PYTEST_TIER) "not broker" || test $$? -eq 5
+	$(PYTEST_TIER) "not broker" -n auto || test $$? -eq 5
 
 test-broker: setup system
 	$(PYTEST_TIER) broker || test $$? -eq 5
