@@ -74,7 +74,7 @@ class Collect:
 
 
 def traffic(settings: Settings, events: int, span_days: float, seed: int) -> list[Record]:
-    """The run's records, generated once (the publisher's own Kafka sink is replaced, unused)."""
+    """The run's records, generated once into memory (the publisher never builds a Kafka sink)."""
     span_ms = int(span_days * DAY_MS)
     sink = Collect()
     publisher = ScenarioPublisher(settings, list(SCENARIOS), rate=events / (span_ms / 1000), seed=seed, speed=0,
