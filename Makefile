@@ -32,9 +32,10 @@ test: setup system
 	$(MAKE) --no-print-directory test-fast
 	$(MAKE) --no-print-directory test-broker
 
-# In-process tests share no state but the CPU: one pytest process per core.
+# In-process tests share no state but the CPU: one pytest process per core, and the tests of
+# one scenario in one process (tests/conftest.py), so its traffic is generated once.
 test-fast: setup
-	$(PYTEST_TIER) "not broker" -n auto || test $$? -eq 5
+	$(PYTEST_TIER) "not broker" -n auto --dist loadgroup || test $$? -eq 5
 
 test-broker: setup system
 	$(PYTEST_TIER) broker || test $$? -eq 5

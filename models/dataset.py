@@ -16,7 +16,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from bankguard.models.features import ScenarioFeatures, model_matrix, scenario_f
 from bankguard.models.own_fields import OwnFields, own_fields
 from bankguard.models.sequences import build_sequences, records_of
 from bankguard.producers.scenarios import generator_class
-from bankguard.producers.scenarios.base import FakerPools, ScenarioGenerator
+from bankguard.producers.scenarios.base import ScenarioGenerator, shared_pools
 
 START_MS = 1_790_985_600_000  # 2026-10-03T00:00Z, a day boundary
 
@@ -114,15 +113,8 @@ class ScenarioDataset:
         return float(self.y[self.split.test].mean()) if len(self.split.test) else 0.0
 
 
-@lru_cache(maxsize=4)
-def _pools(seed: int) -> FakerPools:
-    """Faker string pools take ~0.6 s to draw; every generator of one seed draws the same
-    ones, so they are drawn once per seed and shared (read-only)."""
-    return FakerPools(seed)
-
-
 def make_generator(scenario: str, seed: int, n_entities: int) -> ScenarioGenerator:
-    return generator_class(scenario)(seed=seed, n_entities=n_entities, pools=_pools(seed))
+    return generator_class(scenario)(seed=seed, n_entities=n_entities, pools=shared_pools(seed))
 
 
 def generate_records(scenario: str, config: DataConfig) -> tuple[list[dict[str, Any]], list[str | None]]:

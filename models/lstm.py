@@ -14,22 +14,11 @@ shared two-core machine, and runs in well under a millisecond per event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class LstmConfig:
-    hidden: int = 32
-    dense: int = 32
-    row_hidden: int = 64
-    epochs: int = 8
-    batch: int = 256
-    lr: float = 5e-3
-    threads: int = 1
+from bankguard.models.lstm_config import LstmConfig
 
 
 class SequenceNet(nn.Module):

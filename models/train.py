@@ -37,7 +37,7 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from bankguard.models.dataset import FULL, QUICK, SMOKE, DataConfig, ScenarioDataset
-from bankguard.models.lstm import LstmConfig, predict, train_lstm
+from bankguard.models.lstm_config import LstmConfig
 from bankguard.models.metrics import best_f1_threshold
 from bankguard.models.onnx_export import probabilities, session, sklearn_to_onnx, torch_to_onnx
 from bankguard.models.registry import MODELS
@@ -177,6 +177,8 @@ def no_context_scores(data: ScenarioDataset, profile: Profile, seed: int) -> np.
 
 
 def train_sequence(data: ScenarioDataset, profile: Profile, seed: int) -> TrainedModel:
+    from bankguard.models.lstm import predict, train_lstm  # torch loads only when an LSTM is trained
+
     rows = fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)
     started = time.perf_counter()
     net = train_lstm(data.seq[rows], data.X[rows], data.y[rows], seed, profile.lstm)

@@ -1,17 +1,23 @@
 """Shared fixtures: one real embedded broker per test session, unique topics per test.
 
 Two tiers. The fast tier (``-m "not broker"``) runs in this process only: rules, features,
-scoring, schemas, configurations. The ``broker`` tier is every test that starts a process of
-the product: the embedded broker, a worker, Prometheus, Alertmanager, or any ``bankguard``
-command. A test is marked ``broker`` at collection when its fixture closure holds a fixture
-declared with :func:`starts_processes`; one that starts such a process itself carries the
-mark explicitly, and a test that starts one without the mark fails before the process
-starts (see :func:`_guard_product_processes`), so the fast tier cannot quietly grow one.
+scoring, schemas, configurations. The ``broker`` tier is every test that starts a process:
+the embedded broker, a worker, Prometheus, Alertmanager, promtool, a ``bankguard`` command or
+any other program. A test is marked ``broker`` at collection when its fixture closure holds a
+fixture declared with :func:`starts_processes`; one that starts a process itself carries the
+mark explicitly, and a test that starts one without the mark fails before the process starts
+(see :func:`_guard_child_processes`), so the fast tier cannot quietly grow one.
 """
 
 from __future__ import annotations
 
 import os
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # One test process per core: numpy's, scikit-learn's and torch's thread pools would
+    # otherwise each take every core and fight over them. Set before any of them is imported.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 import subprocess
 import time
 import uuid
@@ -19,12 +25,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import joblib
 import pytest
 
 from bankguard.broker import EmbeddedBroker, free_port
 from bankguard.kafka import bankguard_topics, ensure_topics
 from bankguard.monitoring import scrape_totals
 from bankguard.processes import ManagedProcess
+from bankguard.scenarios import SCENARIOS
 from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings
 from bankguard.stack import spawn_worker
 
@@ -33,8 +41,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Fixtures that start a process of the stack; a test needing one (directly or through
 # another fixture) is a broker-tier test.
 PROCESS_FIXTURES: set[str] = set()
-# Executables of the stack besides ``bankguard`` itself (by name prefix: tansu's carries its version).
-STACK_BINARIES = ("tansu", "prometheus", "alertmanager")
 
 _running: list[pytest.Item] = []  # the test being set up, run or torn down
 
@@ -45,10 +51,24 @@ def starts_processes(fixture: F) -> F:
     return fixture
 
 
+def shared_traffic_group(item: pytest.Item) -> str | None:
+    """The scenario whose generated traffic a test reads: its ``scenario`` parameter, or the
+    scenario a ``rule_id`` parameter belongs to (``credit_card.card_testing``)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    scenario = params.get("scenario") or str(params.get("rule_id", "")).partition(".")[0]
+    return scenario if scenario in SCENARIOS else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+        # The fast tier runs with ``--dist loadgroup``: a scenario's tests share one process,
+        # so its traffic is generated and scored once, not once per process.
+        group = shared_traffic_group(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -60,35 +80,34 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _running.pop()
 
 
-def product_process(argv: object) -> str | None:
-    """What ``argv`` starts when it is a process of the product (a name for messages), else None."""
+def started_program(argv: object) -> str:
+    """What ``argv`` starts, for messages: ``bankguard <command>`` or the program's name."""
     if isinstance(argv, (str, bytes, os.PathLike)):
-        argv = [argv]
-    if not isinstance(argv, Sequence) or not argv:
-        return None
-    words = [os.fsdecode(word) for word in argv]
-    program = Path(words[0]).name
-    if program.startswith(STACK_BINARIES):
-        return program
-    if program == "bankguard":
-        rest = words[1:]
-    elif "-m" in words and words[words.index("-m") + 1:][:1] == ["bankguard"]:
+        argv = os.fsdecode(argv).split()
+    words = [os.fsdecode(word) for word in argv] if isinstance(argv, Sequence) else []
+    if not words:
+        return repr(argv)
+    rest = words[1:]
+    if "-m" in words and words[words.index("-m") + 1:][:1] == ["bankguard"]:
         rest = words[words.index("-m") + 2:]
-    else:
-        return None
+    elif Path(words[0]).name != "bankguard":
+        return Path(words[0]).name
     command = next((word for word in rest if not word.startswith("-")), None)
     return f"bankguard {command}" if command else "bankguard"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _guard_product_processes() -> Iterator[None]:
-    """Refuse to start a process of the product from a test outside the broker tier."""
+def _guard_child_processes() -> Iterator[None]:
+    """Refuse to start any process from a test outside the broker tier."""
+    # scikit-learn's models ask joblib for the physical core count, which joblib finds once per
+    # process by running lscpu or cat; count them now, before any test runs, so the cache holds.
+    joblib.cpu_count(only_physical_cores=True)
     real_init = subprocess.Popen.__init__
 
     def guarded_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
-        started = product_process(args)
         item = _running[-1] if _running else None
-        if started and item is not None and item.get_closest_marker("broker") is None:
+        if item is not None and item.get_closest_marker("broker") is None:
+            started = started_program(args)
             raise AssertionError(
                 f"{item.nodeid} starts {started} outside the broker tier: mark it @pytest.mark.broker, "
                 "or start the process from a fixture declared with @starts_processes")

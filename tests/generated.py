@@ -3,9 +3,13 @@ runs once per session, not once per test (Faker is most of the fast tier's cost)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from bankguard.models.arena import load_report
+from bankguard.models.dataset import QUICK, DataConfig, generate_records
+from bankguard.models.registry import SHIPPED
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted
 
@@ -22,17 +26,29 @@ class Span(NamedTuple):
     per_period: int
 
 
-TWO_DAYS = Span(48, HOUR_MS, 400)
+TWO_DAYS = Span(48, HOUR_MS, 250)
 # Loan stacking needs a company known for two weeks: a month, at the same number of events.
-SPANS = {"enterprise_loan": Span(30, DAY_MS, 640)}
+SPANS = {"enterprise_loan": Span(30, DAY_MS, 400)}
 
 
 @cache
 def traffic(scenario: str) -> tuple[Emitted, ...]:
-    """About 19,000 events of ``scenario`` over 300 entities (seed 17): long enough for the
+    """About 12,000 events of ``scenario`` over 300 entities (seed 17): long enough for the
     rules' windows and baselines, busy enough that every scenario raises alerts."""
     span = SPANS.get(scenario, TWO_DAYS)
     generator = generator_class(scenario)(seed=17, n_entities=300)
     return tuple(row for i in range(span.periods)
                  for row in generator.generate(START_MS + i * span.period_ms, START_MS + (i + 1) * span.period_ms,
                                                span.per_period))
+
+
+def shipped_config(scenario: str) -> DataConfig:
+    """The data configuration the shipped models of ``scenario`` were trained and measured on."""
+    return replace(QUICK, seed=load_report(SHIPPED)["scenarios"][scenario]["seed"])
+
+
+@cache
+def shipped_training_traffic(scenario: str) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The generated traffic the shipped models learnt from (events with ``t_ms``, and their
+    patterns): about 44,000 events, made once per test process."""
+    return generate_records(scenario, shipped_config(scenario))

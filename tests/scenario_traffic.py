@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from bankguard.events import parse_event
-from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted, Event, FakerPools, Pattern, ScenarioGenerator
 from bankguard.rules import Hit, evaluate_frame
 from bankguard.rules.config import load_rules
 from bankguard.stream_agents.scoring import Incoming, StreamScorer
 from bankguard.stream_agents.state import StateStore
+from generated import traffic
 
 START_MS = 1_793_000_000_000  # the generated traffic's first event time
 MINUTE = 60_000
@@ -133,46 +133,46 @@ def assert_events_valid(scenario: str, rows: list[Emitted]) -> None:
         assert parse_event(scenario, orjson.dumps(row.event)).entity_id == row.key
 
 
-
-
-
-
 # -- scored traffic, shared by the rule conformance and the scoring-paths tests ----------
 
-TRAFFIC_START_MS = 1_790_000_000_000
-TRAFFIC_HOUR_MS = 3_600_000
-# Hours and events per hour of each scenario's scored run: two days, or long enough for the
-# rules that wait for weeks of an entity's habit (loan stacking: 14 days) to fire.
-TRAFFIC_SHAPE = {"enterprise_loan": (40 * 24, 40)}
 Key = tuple[str, str, str]  # (event id, rule id, severity)
 
 
 @dataclass(frozen=True)
-class ScoredTraffic:
-    """A scenario's seeded traffic (``TRAFFIC_SHAPE``), scored by the batch engine and the stream scorer."""
+class BatchScored:
+    """A scenario's shared generated traffic (:func:`generated.traffic`), scored by the batch engine."""
 
-    rows: list[Emitted]
+    rows: tuple[Emitted, ...]
     frame: pd.DataFrame
-    batch_hits: list[Hit]
-    batch: set[Key]
-    stream: set[Key]
+    hits: list[Hit]
+    keys: set[Key]
+
+
+@dataclass(frozen=True)
+class StreamScored:
+    """The same traffic scored event by event by the worker's scorer, in the worker's batches."""
+
+    keys: set[Key]
     dead_letters: int
 
 
 @cache
-def scored_traffic(scenario: str) -> ScoredTraffic:
-    """Computed once per session and scenario: several test files read the same run."""
-    config = load_rules()
-    generator = generator_class(scenario)(seed=17, n_entities=300)
-    hours, per_hour = TRAFFIC_SHAPE.get(scenario, (48, 400))
-    rows = generate_periods(generator, TRAFFIC_START_MS, TRAFFIC_HOUR_MS, hours, per_hour)
+def batch_scored(scenario: str) -> BatchScored:
+    """Computed once per test process and scenario: several test files read the same run."""
+    rows = traffic(scenario)
     frame = pd.DataFrame([row.event for row in rows])
     frame["t_ms"] = [row.timestamp_ms for row in rows]
-    _, hits = evaluate_frame(frame, scenario, config)
-    batch = {(rows[h.row].event["event_id"], h.rule, h.severity) for h in hits}
+    _, hits = evaluate_frame(frame, scenario, load_rules())
+    return BatchScored(rows, frame, hits, {(rows[h.row].event["event_id"], h.rule, h.severity) for h in hits})
 
+
+@cache
+def stream_scored(scenario: str) -> StreamScored:
+    """The costlier half (about a second per scenario), so it runs only for the tests that compare."""
+    config = load_rules()
+    rows = traffic(scenario)
     scorer = StreamScorer(StateStore({}), lambda: config)
-    stream: set[Key] = set()
+    keys: set[Key] = set()
     dead = 0
     for start in range(0, len(rows), 250):  # batches, as take_events delivers them
         chunk = rows[start:start + 250]
@@ -180,5 +180,5 @@ def scored_traffic(scenario: str) -> ScoredTraffic:
                                         r.timestamp_ms) for i, r in enumerate(chunk)])
         dead += len(scored.dead_letters)
         for alert in scored.alerts:
-            stream.add((orjson.loads(alert.value)["event_id"], alert.detector, alert.severity))
-    return ScoredTraffic(rows, frame, hits, batch, stream, dead)
+            keys.add((orjson.loads(alert.value)["event_id"], alert.detector, alert.severity))
+    return StreamScored(keys, dead)

@@ -80,16 +80,19 @@ def test_the_embedded_stack_loads_the_rules():
     assert RULES in rule_files()
 
 
+@pytest.mark.broker
 def test_promtool_check_rules():
     result = run(tool("promtool"), "check", "rules", *map(str, rule_files()))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.broker
 def test_promtool_unit_tests_pass():
     result = run(tool("promtool"), "test", "rules", str(RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.broker
 def test_promtool_unit_tests_catch_a_broken_rule(tmp_path):
     """The unit tests are not vacuous: a rule at the wrong threshold fails them."""
     (tmp_path / "tests").mkdir()
@@ -146,6 +149,7 @@ def test_rules_select_the_scrape_jobs_that_exist():
 # --- Alertmanager routing ---------------------------------------------------------
 
 
+@pytest.mark.broker
 def test_amtool_check_config():
     result = run(tool("amtool"), "check-config", str(ALERTMANAGER_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -165,6 +169,7 @@ def route_cases() -> Iterator[tuple[dict[str, str], str]]:
     yield {"alertname": "SomethingElse", "severity": "info"}, "ticket"
 
 
+@pytest.mark.broker
 @pytest.mark.parametrize(("labels", "receiver"), list(route_cases()),
                          ids=lambda value: ",".join(f"{k}={v}" for k, v in value.items())
                          if isinstance(value, dict) else value)
@@ -175,6 +180,7 @@ def test_amtool_routes(labels, receiver):
     assert result.stdout.strip() == receiver
 
 
+@pytest.mark.broker
 def test_amtool_routes_detects_a_wrong_receiver():
     result = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}",
                  "--verify.receivers=ticket", "alertname=BankGuardWorkerDown", "severity=critical")

@@ -168,6 +168,7 @@ def test_chinese_text_uses_the_cid_font(full_pdf: pathlib.Path) -> None:
     assert "/STSong-Light" in fonts
 
 
+@pytest.mark.broker
 def test_every_page_renders_and_the_charts_carry_ink(full_pdf: pathlib.Path, tmp_path: pathlib.Path) -> None:
     texts = _pages_text(full_pdf)
     ink = _ink_fractions(full_pdf, tmp_path)
@@ -179,6 +180,7 @@ def test_every_page_renders_and_the_charts_carry_ink(full_pdf: pathlib.Path, tmp
     assert ink[charts] > 0.04 and ink[charts] > 2 * text_only, f"charts page {charts}: {ink}"
 
 
+@pytest.mark.broker
 def test_without_truth_and_b(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "a-only.pdf"
     write_pdf(no_truth_report(), path)

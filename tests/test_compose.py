@@ -244,6 +244,7 @@ def test_prometheus_scrapes_the_producer_metrics_port():
     assert port in exposed("producer")
 
 
+@pytest.mark.broker
 def test_compose_prometheus_loads_the_committed_rules(tmp_path):
     """Map the rule globs back to the repo; promtool then checks the config with them."""
     config = prometheus_config()
@@ -495,6 +496,7 @@ def test_the_example_env_names_every_required_variable():
     assert required == named
 
 
+@pytest.mark.broker
 def test_the_tls_init_makes_a_keystore_the_broker_and_its_clients_agree_on(tmp_path):
     """Run compose/make_tls.py here: the keystore opens with the password (and in the JDK's
     keytool), and a TLS handshake for each broker name verifies against ca.crt alone."""
@@ -557,6 +559,7 @@ def handshake(server_context, client_context, name: str) -> None:
     raise AssertionError("handshake did not finish")
 
 
+@pytest.mark.broker
 @pytest.mark.parametrize("service", [name for name in SERVICES
                                      if SERVICES[name].get("entrypoint", [])[:2] == ["/bin/bash", "-euc"]])
 def test_shell_scripts_parse(service):

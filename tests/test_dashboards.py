@@ -184,6 +184,7 @@ def promtool_check(tmp_path: Path, expressions: list[str]) -> subprocess.Complet
     return subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.broker
 def test_every_query_parses_with_promtool(tmp_path):
     expressions = all_exprs()
     assert len(expressions) > 40
@@ -192,6 +193,7 @@ def test_every_query_parses_with_promtool(tmp_path):
     assert f"{len(expressions)} rules found" in result.stdout + result.stderr
 
 
+@pytest.mark.broker
 def test_promtool_check_catches_a_broken_query(tmp_path):
     """Guards the guard: a malformed expression must fail the check above."""
     result = promtool_check(tmp_path, ['sum by (scenario (rate(bankguard_events_total[5m]))'])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from functools import cache
 from typing import Any
 
 import pytest
@@ -36,8 +37,9 @@ VOCABULARY = 64  # a string field with more values is an identifier
 DIGITS = re.compile("[0-9]+")
 
 
+@cache
 def generated_week(scenario: str) -> list[tuple[dict[str, Any], bool]]:
-    """(event, is risk) for a week of seeded traffic of one scenario."""
+    """(event, is risk) for a week of seeded traffic of one scenario (once per test process)."""
     generator = make_generator(scenario, seed=11, n_entities=ENTITIES)
     rows = []
     for day in range(DAYS):
@@ -88,24 +90,20 @@ def giveaways(rows: list[tuple[dict[str, Any], bool]]) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="session")
-def weeks() -> dict[str, list[tuple[dict[str, Any], bool]]]:
-    return {scenario: generated_week(scenario) for scenario in SCENARIOS}
-
-
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_no_categorical_value_gives_the_label_away(weeks, scenario):
-    rows = weeks[scenario]
+def test_no_categorical_value_gives_the_label_away(scenario):
+    rows = generated_week(scenario)
     base = sum(label for _, label in rows) / len(rows)
     assert 0.002 < base < 0.05, f"{scenario}: base rate {base:.2%} is not a rare-event rate"
     assert giveaways(rows) == []
 
 
-def test_the_check_finds_a_planted_giveaway(weeks):
+@pytest.mark.xdist_group("credit_card")  # shares the generated week with that scenario's test
+def test_the_check_finds_a_planted_giveaway():
     """A field that only risk events carry is caught (the check can fail)."""
     rows = [({**event, "channel_x": "dark" if label else "web",
               "device_x": f"{'X' if label else 'D'}-{i:07d}"}, label)
-            for i, (event, label) in enumerate(weeks["credit_card"])]
+            for i, (event, label) in enumerate(generated_week("credit_card"))]
     found = giveaways(rows)
     assert any(line.startswith("channel_x='dark'") for line in found)
     assert any(line.startswith("device_x:shape='X-9'") for line in found)

@@ -20,6 +20,9 @@ from bankguard.models.forecast import (
 )
 from bankguard.models.registry import ArtifactError
 
+# The tests that train torch models share one process, so only one of them imports torch.
+pytestmark = pytest.mark.xdist_group("torch")
+
 
 def test_targets_are_the_mean_ratio_over_each_horizon():
     series = np.arange(100, dtype=np.float64) / 100

@@ -18,6 +18,9 @@ from bankguard.models.registry import ARTIFACT, MANIFEST, ArtifactError, choose_
 from bankguard.models.scoring import ModelScorer
 from bankguard.models.train import PROFILES
 
+# Its registry fixture trains an LSTM: with the other torch tests, in one process.
+pytestmark = pytest.mark.xdist_group("torch")
+
 SCENARIO = "cyber_security"
 MODELS = ("logreg", "hist_gbdt", "lstm")
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
-import jsonschema
+import jsonschema_rs
 from prometheus_client.parser import text_string_to_metric_families
 
 from bankguard.models.registry import default_dir
@@ -44,7 +44,7 @@ def test_champion_alerts_with_feature_evidence_and_shadows_scored(settings, tmp_
     assert model_alerts, "the champions raised no alert on traffic with injected patterns"
     schema = json.loads(ALERT_SCHEMA_PATH.read_text())
     for alert in model_alerts:
-        jsonschema.validate(alert, schema)
+        jsonschema_rs.validate(schema, alert, validate_formats=True)
         assert alert["detector"]["id"] == champions[alert["scenario"]], "only champions alert"
         assert alert["evidence"]["top_features"], "model alerts name the features behind the score"
         assert alert["evidence"]["score"] >= alert["evidence"]["threshold"]

@@ -16,6 +16,9 @@ from bankguard.models.registry import MANIFEST, load_model
 from bankguard.models.scoring import ModelScorer
 from bankguard.models.train import MODELS, PROFILES
 
+# The tests that train torch models share one process, so only one of them imports torch.
+pytestmark = pytest.mark.xdist_group("torch")
+
 SCENARIO = "atm_netbank"
 SMOKE = PROFILES["smoke"]
 TIMING_KEYS = {"train_seconds", "latency_us_batch1", "latency_us_batch256"}

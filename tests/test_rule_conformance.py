@@ -14,7 +14,7 @@ from bankguard.rules import RULES, Batch
 from bankguard.rules.config import SCORES, RuleParams, load_rules
 from bankguard.rules.context import ContextRule
 from bankguard.scenarios import SCENARIOS
-from scenario_traffic import scored_traffic
+from scenario_traffic import batch_scored, stream_scored
 
 CONFIG = load_rules()
 CASES = [(rule_id, scenario) for rule_id, rule in RULES.items() for scenario in SCENARIOS
@@ -36,17 +36,17 @@ SILENT_ON_GENERATED_TRAFFIC = {"wealth_product.churning"}
 def test_every_rule_fires_on_generated_traffic(rule_id):
     """The checks below look at hits: a rule that never fires would pass them all."""
     fired = {scenario for r, scenario in CASES if r == rule_id
-             for key in scored_traffic(scenario).batch if key[1] == rule_id}
+             for key in batch_scored(scenario).keys if key[1] == rule_id}
     assert fired, f"{rule_id} fires on none of its scenarios' traffic"
 
 
 @pytest.mark.parametrize(("rule_id", "scenario"), CASES)
 def test_rule_reads_only_its_declared_features_and_explains_every_hit(rule_id, scenario):
     rule = RULES[rule_id]
-    traffic = scored_traffic(scenario)
+    traffic = batch_scored(scenario)
     declared = compute_features(traffic.frame, rule.features(CONFIG))  # nothing else: an undeclared read fails
     hits = rule.evaluate(Batch(scenario, declared, frame=traffic.frame), CONFIG)
-    assert {(h.row, h.severity) for h in hits} == {(h.row, h.severity) for h in traffic.batch_hits
+    assert {(h.row, h.severity) for h in hits} == {(h.row, h.severity) for h in traffic.hits
                                                    if h.rule == rule_id}
     evidence_keys = {frozenset(hit.evidence) for hit in hits}
     assert len(evidence_keys) <= 1 and all(evidence_keys), f"{rule_id}: evidence keys {evidence_keys}"
@@ -61,8 +61,8 @@ def test_rule_reads_only_its_declared_features_and_explains_every_hit(rule_id, s
 
 @pytest.mark.parametrize(("rule_id", "scenario"), CASES)
 def test_batch_engine_and_stream_scorer_agree_on_the_rule(rule_id, scenario):
-    traffic = scored_traffic(scenario)
-    assert {key for key in traffic.stream if key[1] == rule_id} == {key for key in traffic.batch if key[1] == rule_id}
+    stream, batch = stream_scored(scenario).keys, batch_scored(scenario).keys
+    assert {key for key in stream if key[1] == rule_id} == {key for key in batch if key[1] == rule_id}
 
 
 @pytest.mark.parametrize("rule_id", [rule_id for rule_id, rule in RULES.items() if isinstance(rule, ContextRule)])

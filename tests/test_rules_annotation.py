@@ -31,6 +31,7 @@ def case(minute: int, versions: dict[str, int]) -> dict:
                             for v, n in versions.items()]}
 
 
+@pytest.mark.broker
 def test_one_marker_per_rules_change_not_per_worker_or_restart(tmp_path: Path):
     promtool = find_binary("promtool")
     if promtool is None:

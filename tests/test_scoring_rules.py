@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import jsonschema
+import jsonschema_rs
 import pytest
 
 from bankguard.schema_files import ALERT_SCHEMA_PATH
@@ -79,7 +79,7 @@ def assert_alert_contract(alerts: Alerts) -> None:
     assert alerts
     schema = json.loads(ALERT_SCHEMA_PATH.read_text())
     for alert in alerts:
-        jsonschema.validate(alert, schema)
+        jsonschema_rs.validate(schema, alert, validate_formats=True)
 
 
 @pytest.mark.parametrize("path", IN_PROCESS)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
+# Both tests rebuild the one tree under build/: in one process, so neither sees it half-built.
+pytestmark = pytest.mark.xdist_group("typecheck-tree")
+
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("typecheck", ROOT / "scripts" / "typecheck.py")
 typecheck = importlib.util.module_from_spec(spec)

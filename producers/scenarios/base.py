@@ -14,6 +14,7 @@ import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -83,6 +84,13 @@ class FakerPools:
         return [pool[i] for i in indices.tolist()]
 
 
+@lru_cache(maxsize=4)
+def shared_pools(seed: int) -> FakerPools:
+    """Faker's pools take over a second to draw; every generator of one seed draws the same
+    ones, so they are drawn once per seed and process and shared (they are only read)."""
+    return FakerPools(seed)
+
+
 class ScenarioGenerator(ABC):
     """Base of the nine scenario generators.
 
@@ -97,7 +105,7 @@ class ScenarioGenerator(ABC):
     def __init__(self, seed: int, n_entities: int = 5_000, pools: FakerPools | None = None) -> None:
         self.seed = seed
         self.rng = np.random.default_rng([seed, sum(self.scenario.encode())])
-        self.pools = pools or FakerPools(seed)
+        self.pools = pools or shared_pools(seed)
         self.n_entities = n_entities
         prefix = SCENARIOS[self.scenario].entity_prefix
         self.entity_ids = [f"{prefix}-{i:07d}" for i in range(n_entities)]
