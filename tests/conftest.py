@@ -19,7 +19,6 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from bankguard.processes import ManagedProcess
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import KafkaSettings, ModelSettings, Settings, TopicSettings, WorkerSettings
 from bankguard.stack import spawn_worker
+from kafka_helpers import wait_until
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,15 +162,16 @@ class RunningWorker:
     def wait_for(self, metric: str, predicate: Callable[[dict[str, float]], bool],
                  timeout_s: float = 60.0) -> dict[str, float]:
         """Poll the worker's metric until ``predicate(totals)`` holds; fail with the last value."""
-        deadline = time.monotonic() + timeout_s
         totals: dict[str, float] = {}
-        while time.monotonic() < deadline:
-            self.assert_alive()
-            totals = self.totals(metric)
-            if predicate(totals):
-                return totals
-            time.sleep(0.3)  # poll interval
-        raise AssertionError(f"{metric} never satisfied the condition; last {totals}")
+
+        def holds() -> bool:
+            totals.clear()
+            totals.update(self.totals(metric))
+            return predicate(totals)
+
+        wait_until(holds, lambda: f"{metric} never satisfied the condition; last {totals}",
+                   timeout_s=timeout_s, check=self.assert_alive)
+        return totals
 
 
 def start_worker(settings: Settings, log_path: Path) -> RunningWorker:

@@ -37,16 +37,17 @@ class Record:
     header_list: list[tuple[str, bytes]] | None  # as the consumer returns them: order and repeats kept
 
 
-def wait_until(condition: Callable[[], object], what: str, *, timeout_s: float = 30.0,
+def wait_until(condition: Callable[[], object], what: str | Callable[[], str], *, timeout_s: float = 30.0,
                check: Callable[[], None] = lambda: None, every_s: float = POLL_S) -> None:
-    """Poll ``condition`` every ``every_s`` until it holds; fail naming ``what`` after ``timeout_s``.
+    """Poll ``condition`` every ``every_s`` until it holds; fail naming ``what`` after ``timeout_s``
+    (a callable ``what`` is asked at the failure, so it can tell the last value seen).
     ``check`` runs on each poll (say, that the process being waited on is still alive)."""
     deadline = time.monotonic() + timeout_s
     while True:
         check()
         if condition():
             return
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s:g} s"
+        assert time.monotonic() < deadline, f"{what() if callable(what) else what}: not within {timeout_s:g} s"
         time.sleep(every_s)
 
 
