@@ -9,7 +9,12 @@ The worker reaches into Faust (faust-streaming) and aiokafka where they offer no
 - ``Consumer._handle_attached``: Faust awaits it after the offsets to commit are chosen and before
   they are committed; the worker's commit point (alerts acknowledged, state written) runs there.
 - ``Consumer._drain_messages``: Faust's fetch loop creates four tasks per message, which capped a
-  worker at about 5,000 events/s; the copy here hands messages over by a plain ``await``.
+  worker at about 5,000 events/s; the copy here hands messages over by a plain ``await``. Its gaps
+  start past the highest offset handed over since the last rebalance: recovery seeks the stream
+  partitions to their committed offsets (``Recovery.on_recovery_completed``) while a fetch taken
+  before the seek is still being handed over, and upstream took the rest of that fetch for a jump
+  past the reset read offset. The "gap" covered records already handed over, which were then acked
+  twice, and ``Consumer._new_offset`` advanced the commit by one offset per commit interval.
 - ``Consumer._new_consumer_thread``: builds the consumer thread that carries the fetch wait.
 - ``Table.persisted_offset``: where recovery of a changelog partition starts; the latest snapshot
   (see :mod:`~bankguard.stream_agents.snapshots`) instead of the beginning.
@@ -55,6 +60,7 @@ PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "
 DEFAULT_FETCH_MAX_WAIT_MS = 25
 YIELD_EVERY = 64  # messages handed over between two turns of the event loop
 DRAIN_POLL_S = 0.001  # how often a full stream buffer is checked for room
+NOTHING_HANDED_OVER = (-1, -1)  # (rebalance count, offset) of a partition with nothing handed over
 
 FETCH_WAIT_ATTRIBUTE = "_fetch_max_wait_ms"  # aiokafka 0.14 AIOKafkaConsumer.__init__ stores it here
 
@@ -114,6 +120,12 @@ class Consumer(faust_aiokafka.Consumer):
     lean_handoffs = 0
     stale_handoffs = 0  # fetches cut short by a rebalance
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per input partition: the rebalance count and the highest offset handed over since. A seek
+        # lowers the read offset; what was handed over above it is no gap (see _drain_messages).
+        self.handed_over: dict[TP, tuple[int, int]] = {}
+
     def _new_consumer_thread(self) -> ConsumerThread:
         """Mirrors faust 0.15.3 ``faust.transport.drivers.aiokafka.Consumer._new_consumer_thread``."""
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -135,8 +147,22 @@ class Consumer(faust_aiokafka.Consumer):
         message is handed over by a plain ``await`` (which then cannot block), yielding to the
         event loop every ``YIELD_EVERY`` messages. Otherwise it runs as a task raced against the
         flow-suspension event, as Faust always does. Faust's ``wait_first`` creates four tasks per
-        message. And a message handed over across the start of a rebalance is not marked read,
-        which upstream does (see below)."""
+        message. A message handed over across the start of a rebalance is not marked read, which
+        upstream does (see below).
+
+        And a gap (offsets that will never arrive, which ``Consumer._new_offset`` counts as acked) is
+        recorded only past the highest offset handed over since the last rebalance, not past the
+        read offset alone, and without the record that revealed it (upstream's range holds that
+        record too, which is then acked twice). Faust 0.15.3 ``Recovery.on_recovery_completed``
+        resumes the stream partitions and then awaits ``Consumer.perform_seek``, which resets their
+        read offsets to the committed ones while the rest of a fetch taken before the seek is still
+        being handed over: upstream reads its next record as a jump past the reset read offset and
+        records as a gap offsets that were handed over and will be acked. Each of them is then twice
+        in ``_acked``, ``consecutive_numbers`` splits the run at every repeat, and the committed
+        offset advances by one per commit interval. Nothing handed over within one rebalance is
+        dropped from the stream buffers (:class:`KeepingFlowControl`), so those offsets are acked
+        in turn and no gap may stand for them; a rebalance clears the buffers, and what was handed
+        over before it no longer counts."""
         callback, getmany = self.callback, self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set  # noqa: SLF001 - as upstream's loop reads it
@@ -146,6 +172,7 @@ class Consumer(faust_aiokafka.Consumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         flow_is_active = self.app.flow_control.is_active
         channels_of = cast(Any, self.app.topics)._topic_name_index.get  # noqa: SLF001 - the conductor's index
+        handed_over = self.handed_over
         app = self.app
         handed = 0
         try:
@@ -163,8 +190,12 @@ class Consumer(faust_aiokafka.Consumer):
                         read = get_read_offset(tp)
                         if read is not None and offset < read:
                             continue  # already delivered (Faust drops these too)
-                        if read and offset - read > 1 and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, read + 1, offset)
+                        handed_in, highest = handed_over.get(tp, NOTHING_HANDED_OVER)
+                        if handed_in != rebalances:
+                            highest = -1  # handed over before a rebalance: cleared from the buffers
+                        last = max(read or 0, highest)  # the gap starts past it, not past the read offset alone
+                        if read and offset - last > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, last + 1, offset - 1)  # offset itself is handed over
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
@@ -187,6 +218,8 @@ class Consumer(faust_aiokafka.Consumer):
                             await self._refetch_after_rebalance()
                             break
                         set_read_offset(tp, offset)
+                        if offset > highest:
+                            handed_over[tp] = (rebalances, offset)
                     self.lean_handoffs += handed
                     handed = 0
                 self.diag.unset_flag(CONSUMER_FETCHING)

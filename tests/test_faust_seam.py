@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import faust
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from faust.types import TP, Message
 
 from bankguard.kafka import TopicSpec, client_config, ensure_topics, producer_config
 from bankguard.rules.config import load_rules
@@ -66,6 +67,75 @@ async def test_stream_buffers_survive_a_resume_of_a_flow_that_is_on():
     app.flow_control.suspend()  # a rebalance: what is buffered now is read again after its seek
     app.flow_control.resume()
     assert buffer.qsize() == 0
+
+
+class Fetcher:
+    """What ``_drain_messages`` reads of its fetcher: whether it stopped."""
+
+    def __init__(self) -> None:
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+async def test_a_seek_during_a_fetch_is_no_gap_in_the_committable_offsets(monkeypatch):
+    """Recovery resumes the stream partitions, then seeks them to their committed offsets while the
+    fetch taken before is still being handed over: the read offset drops back to the committed one
+    and the rest of that fetch looks like a jump. Recorded as a gap, offsets already handed over
+    were counted twice among the acked ones and the commit crawled one offset per commit interval;
+    here every offset handed over is committable at once. A real gap is still one."""
+    app = WorkerApp("seam-seek", broker="bankguard://127.0.0.1:1", store="memory://", web_enabled=False)
+    consumer = app.consumer
+    tp = TP("seam-seek-in", 0)
+    committed = 100
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: topic == tp.topic)
+
+    async def seek_to_committed() -> dict[TP, int]:
+        return {tp: committed}
+
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    handed: list[Message] = []
+
+    async def callback(message: Message) -> None:
+        handed.append(message)
+
+    consumer.callback = callback
+    fetcher = Fetcher()
+
+    def records(offsets: Iterable[int]) -> list[tuple[TP, Message]]:
+        return [(tp, Message(tp.topic, tp.partition, o, 0.0, 0, None, b"k", b"v", None)) for o in offsets]
+
+    async def seek_during_the_first_fetch():
+        for record in records(range(committed, committed + 10)):
+            yield record
+        await consumer.perform_seek()  # what recovery awaits meanwhile
+        for record in records(range(committed + 10, committed + 20)):
+            yield record
+
+    async def fetch_again_from_the_seek():
+        for record in records(range(committed, committed + 30)):
+            yield record
+
+    async def a_real_gap():
+        for record in records([committed + 30, committed + 35]):  # 131-134 never arrive
+            yield record
+        fetcher.stop()
+
+    fetches = iter([seek_during_the_first_fetch, fetch_again_from_the_seek, a_real_gap])
+    monkeypatch.setattr(consumer, "getmany", lambda timeout: next(fetches)())
+    app.flow_control.resume()
+    await consumer.perform_seek()  # the assignment starts at the committed offset
+    await consumer._drain_messages(fetcher)  # noqa: SLF001 - the override under test
+
+    assert sorted({m.offset for m in handed}) == [*range(committed, committed + 31), committed + 35]
+    for message in handed[:-1]:  # the stream acks what it was handed, in order
+        consumer.ack(message)
+    chosen = consumer._filter_committable_offsets([tp])  # noqa: SLF001 - the offsets Faust commits
+    assert chosen == {tp: committed + 31}
+    consumer._committed_offset.update(chosen)  # noqa: SLF001 - as _commit_offsets records a commit
+    consumer.ack(handed[-1])
+    assert consumer._filter_committable_offsets([tp]) == {tp: committed + 36}  # noqa: SLF001 - over the real gap
 
 
 def plain_app(settings: Settings, datadir: Path) -> WorkerApp:
