@@ -32,7 +32,7 @@ from bankguard.models.features import ScenarioFeatures, model_matrix, scenario_f
 from bankguard.models.own_fields import OwnFields, own_fields
 from bankguard.models.sequences import build_sequences, records_of
 from bankguard.producers.scenarios import generator_class
-from bankguard.producers.scenarios.base import ScenarioGenerator, shared_pools
+from bankguard.producers.scenarios.base import ScenarioGenerator
 
 START_MS = 1_790_985_600_000  # 2026-10-03T00:00Z, a day boundary
 
@@ -114,7 +114,7 @@ class ScenarioDataset:
 
 
 def make_generator(scenario: str, seed: int, n_entities: int) -> ScenarioGenerator:
-    return generator_class(scenario)(seed=seed, n_entities=n_entities, pools=shared_pools(seed))
+    return generator_class(scenario)(seed=seed, n_entities=n_entities)  # Faker pools shared per seed
 
 
 def generate_records(scenario: str, config: DataConfig) -> tuple[list[dict[str, Any]], list[str | None]]:

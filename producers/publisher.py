@@ -22,7 +22,7 @@ from bankguard.errors import BankguardError
 from bankguard.event_files import TRUTH_SCHEMA, RecordFileWriter, event_schema
 from bankguard.kafka import client_config, produce, producer_config
 from bankguard.producers.scenarios import generator_class
-from bankguard.producers.scenarios.base import Emitted, ScenarioGenerator, shared_pools
+from bankguard.producers.scenarios.base import Emitted, ScenarioGenerator
 from bankguard.settings import Settings
 from bankguard.topics import Topics
 
@@ -215,10 +215,9 @@ class ScenarioPublisher:
         self.sink: EventSink = (sink(self.report) if sink is not None
                                 else FileSink(out, self.report) if out is not None
                                 else KafkaSink(settings, self.report))
-        pools = shared_pools(seed)
         entities = settings.producer.entities_per_scenario
-        self.generators: dict[str, ScenarioGenerator] = {
-            key: generator_class(key)(seed, entities, pools) for key in scenarios
+        self.generators: dict[str, ScenarioGenerator] = {  # of one seed: they share Faker's pools
+            key: generator_class(key)(seed, entities) for key in scenarios
         }
 
     def _publish(self, scenario: str, rows: list[Emitted]) -> None:

@@ -3,13 +3,9 @@ runs once per session, not once per test (Faker is most of the fast tier's cost)
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from bankguard.models.arena import load_report
-from bankguard.models.dataset import QUICK, DataConfig, generate_records
-from bankguard.models.registry import SHIPPED
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted
 
@@ -41,14 +37,3 @@ def traffic(scenario: str) -> tuple[Emitted, ...]:
                  for row in generator.generate(START_MS + i * span.period_ms, START_MS + (i + 1) * span.period_ms,
                                                span.per_period))
 
-
-def shipped_config(scenario: str) -> DataConfig:
-    """The data configuration the shipped models of ``scenario`` were trained and measured on."""
-    return replace(QUICK, seed=load_report(SHIPPED)["scenarios"][scenario]["seed"])
-
-
-@cache
-def shipped_training_traffic(scenario: str) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """The generated traffic the shipped models learnt from (events with ``t_ms``, and their
-    patterns): about 44,000 events, made once per test process."""
-    return generate_records(scenario, shipped_config(scenario))
