@@ -18,6 +18,7 @@ import pandas as pd
 
 from bankguard.alerts import Finding, alert_record
 from bankguard.backtest.sources import EventFrames
+from bankguard.features.spec import DAY_MS
 from bankguard.models.dataset import raw_column
 from bankguard.models.features import model_matrix, scenario_features, window_features
 from bankguard.models.scoring import ModelAlert, ModelScorer, model_alert
@@ -37,6 +38,7 @@ class Coverage:
     kind: str
     version: str
     scenarios: set[str] = field(default_factory=set)
+    budget_per_1000_events: float | None = None  # a model's alert budget; rules have none
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Detections:
 
     alerts: pd.DataFrame  # ALERT_COLUMNS, one row per alert
     scored: dict[str, int]  # events in the window, per scenario
+    scored_daily: dict[str, list[int]]  # events per scenario and UTC day of the window
     coverage: dict[str, Coverage]  # by report label: every detector that ran, alerts or not
     config_version: str
 
@@ -58,11 +61,14 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
     detected_at = datetime.now(UTC)
     records: list[dict[str, Any]] = []
     scored: dict[str, int] = {}
+    scored_daily: dict[str, list[int]] = {}
     coverage: dict[str, Coverage] = {}
+    first_day, days = window.start_ms // DAY_MS, (window.end_ms - 1) // DAY_MS - window.start_ms // DAY_MS + 1
     for scenario, frame in events.frames.items():
         t_ms = frame["t_ms"].to_numpy(np.int64)
         in_window = (t_ms >= window.start_ms) & (t_ms < window.end_ms)
         scored[scenario] = int(in_window.sum())
+        scored_daily[scenario] = np.bincount(t_ms[in_window] // DAY_MS - first_day, minlength=days).tolist()
         if not scored[scenario]:
             continue
         for rule in active_rules(scenario, config):
@@ -74,12 +80,12 @@ def detect(events: EventFrames, window: TimeRange, config: RulesConfig,
         if scorer is not None:
             champion = scorer.champion(scenario)
             coverage[report_label("model", f"model:{champion}", scenario)] = Coverage(
-                "model", scorer.version(scenario, champion), {scenario})
+                "model", scorer.version(scenario, champion), {scenario}, scorer.budget(scenario))
             found += _model_alerts(scorer, scenario, frame, batch.features, in_window)
         records += _records(scenario, frame, found, config.version, detected_at)
     alerts = pd.DataFrame.from_records(records, columns=ALERT_COLUMNS)
     return Detections(alerts.sort_values(["t_ms", "scenario", "event_id", "detector"], kind="stable",
-                                         ignore_index=True), scored, coverage, config.version)
+                                         ignore_index=True), scored, scored_daily, coverage, config.version)
 
 
 def report_label(kind: str, detector: str, scenario: str) -> str:

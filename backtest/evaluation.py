@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bankguard.backtest.engine import Detections, report_label
+from bankguard.backtest.engine import Coverage, Detections, report_label
 from bankguard.backtest.sources import EventFrames
 from bankguard.features.spec import DAY_MS
 from bankguard.rules.config import SEVERITY_RANK
@@ -85,7 +85,8 @@ def summarize(label: str, path: Path | None, detections: Detections, window: Tim
         "rules_version": detections.config_version,
         "models": models,
         "overall": overall,
-        "detectors": _per_detector(alerts, fraud, detections, truth, days),
+        "scenarios": _per_scenario(alerts, fraud, detections, truth),
+        "detectors": _per_detector(alerts, fraud, detections, truth, days, window),
         "daily": _daily(alerts, fraud, window, truth is not None),
         "by_severity": {name: int((alerts["severity"] == name).sum()) for name in SEVERITY_RANK},
     }
@@ -98,19 +99,51 @@ def _counts(fraud: np.ndarray, total_fraud: int | None) -> dict[str, Any]:
     return {"tp": tp, "fp": fp, "fn": total_fraud - tp, **rates(tp, fp, total_fraud - tp)}
 
 
+def _per_scenario(alerts: pd.DataFrame, fraud: np.ndarray, detections: Detections,
+                  truth: GroundTruth | None) -> dict[str, dict[str, Any]]:
+    """Each scenario's detectors together, an event counted once however many flagged it:
+    what that scenario's case queue receives."""
+    out = {}
+    for scenario, scored in sorted(detections.scored.items()):
+        if not scored:
+            continue
+        rows = (alerts["scenario"] == scenario).to_numpy()
+        events = alerts[rows].drop_duplicates("event_id").index.to_numpy()
+        frauds = len(truth.fraud.get(scenario, ())) if truth is not None else None
+        out[scenario] = {"events": scored, "alerts": int(rows.sum()), "alerted_events": len(events),
+                         "alerts_per_1000_events": 1000.0 * int(rows.sum()) / scored,
+                         "truth_per_1000_events": None if frauds is None else 1000.0 * frauds / scored,
+                         **_counts(fraud[events], frauds)}
+    return out
+
+
+def _budget(rows: np.ndarray, ran: Coverage, detections: Detections, window: TimeRange,
+            alert_days: np.ndarray) -> dict[str, Any]:
+    """A model's alerts per day against its budget on that day's events (rules have none)."""
+    if ran.budget_per_1000_events is None:
+        return {}
+    scored = np.sum([detections.scored_daily[s] for s in sorted(ran.scenarios)], axis=0)
+    budget = scored * ran.budget_per_1000_events / 1000.0
+    raised = np.bincount(alert_days[rows] - window.start_ms // DAY_MS, minlength=len(scored))
+    return {"budget_per_1000_events": ran.budget_per_1000_events,
+            "budget_per_day": [float(b) for b in budget], "alerts_by_day": raised.tolist(),
+            "within_budget": bool(np.all(raised <= budget))}
+
+
 def _per_detector(alerts: pd.DataFrame, fraud: np.ndarray, detections: Detections,
-                  truth: GroundTruth | None, days: float) -> list[dict[str, Any]]:
+                  truth: GroundTruth | None, days: float, window: TimeRange) -> list[dict[str, Any]]:
     """Every detector that ran, with or without alerts (a silent detector is news too)."""
     labels = [report_label(kind, detector, scenario) for kind, detector, scenario
               in zip(alerts["kind"], alerts["detector"], alerts["scenario"], strict=True)]
     rows_of = pd.Series(labels, dtype=object).groupby(labels).indices if labels else {}
+    alert_days = alerts["t_ms"].to_numpy(np.int64) // DAY_MS
     out = []
     for detector, ran in sorted(detections.coverage.items()):
         rows = rows_of.get(detector, np.array([], dtype=np.int64))
         total = sum(len(truth.fraud.get(s, ())) for s in ran.scenarios) if truth is not None else None
         out.append({"detector": detector, "kind": ran.kind, "version": ran.version,
                     "scenarios": sorted(ran.scenarios), "alerts": len(rows), "alerts_per_day": len(rows) / days,
-                    **_counts(fraud[rows], total)})
+                    **_budget(rows, ran, detections, window, alert_days), **_counts(fraud[rows], total)})
     return out
 
 

@@ -25,6 +25,8 @@ from bankguard.rules.config import SEVERITY_RANK
 from bankguard.topic_range import TimeRange
 
 METRIC_FIELDS = ["alerts", "alerts_per_day", "tp", "fp", "fn", "precision", "recall", "f1"]
+SCENARIO_FIELDS = ["events", "alerts", "alerts_per_1000_events", "truth_per_1000_events", "tp", "fp", "fn",
+                   "precision", "recall"]
 EVENT_EXPORT_FIELDS = ["scenario", "event_id", "entity_id", "event_time", "amount", "currency", "counterparty", "memo"]
 
 
@@ -38,7 +40,16 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 
 def _digits(metric: str) -> int:
-    return 1 if metric == "alerts_per_day" else 3
+    return 1 if metric.startswith("alerts_per") or metric.endswith("per_1000_events") else 3
+
+
+def _budget_cell(row: dict[str, Any]) -> str:
+    """A model's budget use: its busiest day against that day's budget."""
+    if "budget_per_day" not in row:
+        return ""
+    used = max((alerts / budget for alerts, budget in zip(row["alerts_by_day"], row["budget_per_day"], strict=True)
+                if budget), default=0.0)
+    return f"{used:.0%}" + ("" if row["within_budget"] else " over")
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
@@ -53,9 +64,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                         *(fmt(section["overall"][name], _digits(name)) for name in METRIC_FIELDS))
     console.print(summary)
     for section in configs.values():
-        table = Table("detector", "version", *METRIC_FIELDS, title=f"{section['label']}: per detector")
+        table = Table("scenario", *SCENARIO_FIELDS, title=f"{section['label']}: per scenario, detectors together")
+        for scenario, row in section["scenarios"].items():
+            table.add_row(scenario, *(fmt(row[name], _digits(name)) for name in SCENARIO_FIELDS))
+        console.print(table)
+        table = Table("detector", "version", *METRIC_FIELDS, "budget used", title=f"{section['label']}: per detector")
         for row in section["detectors"]:
-            table.add_row(row["detector"], row["version"], *(fmt(row[name], _digits(name)) for name in METRIC_FIELDS))
+            table.add_row(row["detector"], row["version"], *(fmt(row[name], _digits(name)) for name in METRIC_FIELDS),
+                          _budget_cell(row))
         console.print(table)
     comparison = report.get("comparison")
     if comparison:

@@ -27,8 +27,9 @@ from bankguard.models.metrics import evaluate
 from bankguard.models.onnx_export import probabilities, session
 
 REPORT = "arena.json"
-REPORT_VERSION = 2  # 2: cp_at_k (caught entities left out), the no-context baseline
-TABLE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy")
+REPORT_VERSION = 3  # 2: cp_at_k (caught entities left out), the no-context baseline; 3: the alert budget
+TABLE_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "precision_at_budget",
+                 "recall_at_budget")
 
 
 def score_test(onnx: bytes, data: ScenarioDataset, rows: np.ndarray | None = None) -> np.ndarray:
@@ -136,7 +137,7 @@ def render_table(report: Mapping[str, Any]) -> Any:
     k = report.get("k", 10)
     table = Table(title=f"Model arena ({report.get('profile', '?')} profile, seed {report.get('seed', '?')})")
     for header in ("scenario", "model", "PR-AUC", "x base", "ROC-AUC", "recall@1%FPR", "F1", "accuracy",
-                   f"CP@{k}", "train s", "µs/event b1", "µs/event b256"):
+                   "P@budget", "R@budget", f"CP@{k}", "train s", "µs/event b1", "µs/event b256"):
         table.add_column(header, justify="left" if header in ("scenario", "model") else "right")
     for scenario, entry in report.get("scenarios", {}).items():
         base = entry.get("base_rate") or float("nan")
@@ -155,6 +156,8 @@ def render_table(report: Mapping[str, Any]) -> Any:
             )
     legend = ("* champion (best PR-AUC unless pinned); x base = PR-AUC / test base rate; "
               "no context = gradient boosting on the event's own fields alone; "
+              f"P/R@budget = precision/recall at the threshold, at most {report.get('budget_per_1000_events', '?')} "
+              "alerts per 1,000 validation events; "
               f"CP@{k} = daily entity precision at {k}, entities already caught left out")
     table.caption = "\n".join([legend, *sequence_verdicts(report)])
     return table
@@ -168,7 +171,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 # -- Prometheus --------------------------------------------------------------------------
 
-ARENA_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "threshold", "train_seconds")
+ARENA_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "precision_at_budget",
+                 "recall_at_budget", "alerts_per_1000_at_budget", "threshold", "train_seconds")
 
 
 def arena_metrics(report: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str], float]]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bankguard.errors import BankguardError
+from bankguard.models.budget import DEFAULT_BUDGET_PER_1000
 from bankguard.models.arena import REPORT_VERSION, evaluate_model, evaluate_scores, load_report, write_report
 from bankguard.models.dataset import (
     ScenarioDataset,
@@ -38,8 +39,10 @@ def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed
         "kind": "lstm" if model.name == "lstm" else "sklearn",
         "inputs": {"input": [None, len(data.columns)]},
         "output": "probability of fraud per row",
-        "threshold": model.threshold,
-        "validation_f1": model.val_f1,
+        "threshold": model.threshold.value,
+        "threshold_from": model.threshold.manifest(),
+        "validation_f1": model.threshold.validation_f1,
+        "calibration": model.calibration.manifest(),
         "metrics": metrics,
         "reference_row": [float(v) for v in reference],
         "training": {
@@ -59,20 +62,22 @@ def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed
 
 def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int = 10,
                    pinned: str | None = None, latency_repeats: int = 200,
-                   data: ScenarioDataset | None = None, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+                   data: ScenarioDataset | None = None, models: tuple[str, ...] = MODELS,
+                   budget: float = DEFAULT_BUDGET_PER_1000) -> dict[str, Any]:
     """Train, evaluate and write one scenario's models (all six unless ``models``
-    says otherwise); return its arena entry."""
+    says otherwise), thresholds within ``budget`` alerts per 1,000 events; return its
+    arena entry."""
     started = time.perf_counter()
     data = data or build_dataset(scenario, replace(profile.data, seed=seed))
     built = time.perf_counter() - started
-    trained = train_models(data, profile, seed, models)
+    trained = train_models(data, profile, seed, models, budget)
     reference = np.median(data.X[data.split.train], axis=0)
     results: dict[str, dict[str, Any]] = {}
     manifests: dict[str, dict[str, Any]] = {}
     for model in trained:
-        metrics = evaluate_model(model.onnx, model.threshold, data, k, latency_repeats)
+        metrics = evaluate_model(model.onnx, model.threshold.value, data, k, latency_repeats)
         metrics["train_seconds"] = model.train_seconds
-        metrics["threshold"] = model.threshold
+        metrics["threshold"] = model.threshold.value
         results[model.name] = metrics
         manifests[model.name] = _manifest(data, model, profile, seed, metrics, reference)
     champion = choose_champion({name: manifests[name] for name in MODELS if name in manifests}, pinned)
@@ -86,6 +91,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
     return {
         "base_rate": data.base_rate,
         "k": k,
+        "budget_per_1000_events": budget,
         "no_context_pr_auc": no_context["pr_auc"],
         "no_context": {key: no_context[key] for key in ("pr_auc", "roc_auc", "cp_at_k")},
         "test_rows": len(test),
@@ -100,12 +106,13 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
     }
 
 
-def _previous_report(out: Path, k: int) -> dict[str, Any]:
+def _previous_report(out: Path, k: int, budget: float) -> dict[str, Any]:
     try:
         previous = load_report(out)
     except BankguardError:
         return {}
-    return previous if previous.get("format_version") == REPORT_VERSION and previous.get("k") == k else {}
+    same = (previous.get("format_version"), previous.get("k"), previous.get("budget_per_1000_events"))
+    return previous if same == (REPORT_VERSION, k, budget) else {}
 
 
 def recorded_dataset(scenario: str, events: Path, truth: Path, seed: int) -> ScenarioDataset:
@@ -118,13 +125,15 @@ def recorded_dataset(scenario: str, events: Path, truth: Path, seed: int) -> Sce
 def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", seed: int = 7, k: int = 10,
               forecast: bool = True, progress: Progress | None = None,
               recorded: tuple[Path, Path] | None = None,
-              traffic: dict[str, int] | None = None) -> dict[str, Any]:
+              traffic: dict[str, int] | None = None,
+              budget: float = DEFAULT_BUDGET_PER_1000) -> dict[str, Any]:
     """Every scenario's arena plus the forecasters; writes ``arena.json`` and returns it.
 
     ``recorded`` = (events JSONL, truth JSONL) trains on recorded traffic instead of the
     generators (the forecasters still learn from generated traffic). ``traffic`` overrides
     the profile's ``n_entities``/``events_per_day``: count and velocity features depend on
-    how many events an entity sees per day, so train at the density the stream will see."""
+    how many events an entity sees per day, so train at the density the stream will see.
+    ``budget`` caps every model's alerts per 1,000 validation events (its threshold)."""
     profile = PROFILES[profile_name]
     if traffic:  # match the stream's per-entity density: n_entities and/or events_per_day
         overrides: dict[str, Any] = dict(traffic)  # only int fields, which a ** of dict[str, int] does not say
@@ -132,12 +141,13 @@ def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", s
     started = time.perf_counter()
     pinned = pins(out) if out.exists() else {}
     report: dict[str, Any] = {"format_version": REPORT_VERSION, "profile": profile.name, "seed": seed, "k": k,
-                              "scenarios": {}}
-    previous = _previous_report(out, k)
+                              "budget_per_1000_events": budget, "scenarios": {}}
+    previous = _previous_report(out, k, budget)
     repeats = 200 if profile.name == "full" else 30
     for scenario in scenarios:
         data = recorded_dataset(scenario, recorded[0], recorded[1], seed) if recorded else None
-        entry = train_scenario(scenario, profile, seed, out, k, pinned.get(scenario), repeats, data=data)
+        entry = train_scenario(scenario, profile, seed, out, k, pinned.get(scenario), repeats, data=data,
+                               budget=budget)
         report["scenarios"][scenario] = entry | {"profile": profile.name, "seed": seed}
         if progress:
             best = entry["models"][entry["champion"]]

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bankguard import cli_options
 from bankguard.errors import BankguardError
+from bankguard.models.budget import DEFAULT_BUDGET_PER_1000
 from bankguard.scenarios import parse_scenarios
 
 app = typer.Typer(help="Model arena: train, compare and report the risk models.", no_args_is_help=True,
@@ -75,6 +76,9 @@ def train(
                                                      "instead of generated traffic.", dir_okay=False)] = None,
     truth: Annotated[Path | None, typer.Option(help="Ground truth of --events (JSONL of the truth topic).",
                                                dir_okay=False)] = None,
+    budget: Annotated[float, typer.Option(help="Alert budget: at most this many model alerts per 1,000 events "
+                                               "of a scenario (it caps each model's threshold).",
+                                          min=0.001, max=1000, callback=cli_options.finite)] = DEFAULT_BUDGET_PER_1000,
 ) -> None:
     """Train the six arena models per scenario, compare them on held-out days, write artifacts."""
     from bankguard.models.arena import render_table
@@ -97,7 +101,7 @@ def train(
                        progress=lambda line: console.print(line),
                        recorded=(events, truth) if events is not None and truth is not None else None,
                        traffic={k: v for k, v in {"n_entities": entities, "events_per_day": events_per_day}.items()
-                                if v is not None})
+                                if v is not None}, budget=budget)
     _out().print(render_table({**report, "scenarios": {s: report["scenarios"][s] for s in keys}}))
     console.print(f"artifacts and arena.json in {target} ({report['total_seconds']:.0f}s)")
 

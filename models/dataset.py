@@ -25,7 +25,7 @@ import pandas as pd
 from bankguard.errors import BankguardError
 from bankguard.events import epoch_ms
 from bankguard.features.incremental import EntityState
-from bankguard.features.spec import DAY_MS, SinceLast, WindowFeature
+from bankguard.features.spec import DAY_MS, SinceLast, Tenure, WindowFeature
 from bankguard.features.vectorized import compute_features
 from bankguard.models.counterparty import CounterpartyRiskConfig, counterparty_fraud_rate
 from bankguard.models.features import ScenarioFeatures, model_matrix, scenario_features
@@ -235,7 +235,7 @@ def features_of(spec: ScenarioFeatures, frame: pd.DataFrame, config: DataConfig,
 
     ``records`` are the rows as event dicts (``None`` for absent fields), in frame order.
     """
-    windows = compute_features(frame, tuple(f for f in spec.windows if isinstance(f, WindowFeature)))
+    windows = compute_features(frame, tuple(f for f in spec.windows if isinstance(f, WindowFeature | Tenure)))
     if records is None:
         records = records_of(frame)
     windows |= _since_last_replay(frame, records, tuple(f for f in spec.windows if isinstance(f, SinceLast)))

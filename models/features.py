@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, WindowFeature, Where
+from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, Tenure, WindowFeature, Where
 
-FEATURE_VERSION = 2  # bump when a transform in this module changes meaning
+FEATURE_VERSION = 3  # bump when a transform in this module changes meaning (3: baselines per day of history)
 FIVE_MIN = 5 * MINUTE_MS
 OTHER = "<other>"
 NEVER_SECONDS = 90 * 86_400.0  # SinceLast horizon: "never seen" reads as beyond it
@@ -115,10 +115,14 @@ HAS_AMOUNT = (Where("amount", "!=", None),)
 
 
 def activity_windows(amount: bool) -> tuple[Feature, ...]:
-    """Counts (and amount sums) over the last hour, day, 7 and 30 days, and the gap since
-    the entity's previous event: the velocity and habit every scenario's patterns break."""
+    """Counts (and amount sums) over the last hour, day, 7 and 30 days, the gap since the
+    entity's previous event and how long it has been seen: the velocity and habit every
+    scenario's patterns break, and how many days of history the habit was learnt from
+    (which scales the baselines; it is no column of its own, since the stream's tenures
+    grow past any span a model was trained on)."""
     out: list[Feature] = [WindowFeature(f"m_cnt_{span}", "count", b, n) for span, (b, n) in SPANS.items()]
     out.append(SinceLast("m_since_prev", "entity_id"))
+    out.append(Tenure("m_tenure_ms"))
     if amount:
         for span, (b, n) in SPANS.items():
             out.append(WindowFeature(f"m_amt_n_{span}", "count", b, n, where=HAS_AMOUNT))
@@ -228,11 +232,15 @@ def _since(values: np.ndarray) -> np.ndarray:
 
 def _generic(spec: ScenarioFeatures, c: Columns, w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     cnt30 = w["m_cnt_30d"]
+    # The 30-day baselines per day of history actually seen (at least one day, at most 30):
+    # an entity first seen two days ago has two days of habit, not thirty quiet ones, so
+    # its ordinary day is no burst. A stream or backtest that just started sees only such.
+    history_days = np.clip(w["m_tenure_ms"] / DAY_MS, 1.0, 30.0)
     out = {
         "log_cnt_1h": np.log1p(w["m_cnt_1h"]), "log_cnt_1d": np.log1p(w["m_cnt_1d"]),
         "log_cnt_7d": np.log1p(w["m_cnt_7d"]), "log_cnt_30d": np.log1p(cnt30),
-        "burst_1h": np.log1p(w["m_cnt_1h"]) - np.log1p(cnt30 / 720.0),
-        "burst_1d": np.log1p(w["m_cnt_1d"]) - np.log1p(cnt30 / 30.0),
+        "burst_1h": np.log1p(w["m_cnt_1h"]) - np.log1p(cnt30 / (history_days * 24.0)),
+        "burst_1d": np.log1p(w["m_cnt_1d"]) - np.log1p(cnt30 / history_days),
         "log_since_prev": _since(w["m_since_prev"]),
         "first_event": (~np.isfinite(w["m_since_prev"])).astype(np.float64),
     }
@@ -248,7 +256,7 @@ def _generic(spec: ScenarioFeatures, c: Columns, w: Mapping[str, np.ndarray]) ->
             "amt_vs_max_30d": _log_ratio(value, np.where(w["m_amt_n_30d"] > 0, w["m_amt_max_30d"], np.nan)),
             "log_amt_sum_1h": np.log1p(w["m_amt_sum_1h"]),
             "spend_1d_vs_30d": _log_ratio(w["m_amt_sum_1d"] + np.nan_to_num(amount, nan=0.0),
-                                          np.where(w["m_amt_n_30d"] > 0, w["m_amt_sum_30d"] / 30.0, np.nan)),
+                                          np.where(w["m_amt_n_30d"] > 0, w["m_amt_sum_30d"] / history_days, np.nan)),
         }
     for feature in spec.windows:
         if isinstance(feature, SinceLast) and feature.name != "m_since_prev":

@@ -51,6 +51,16 @@ def f1_at(y: np.ndarray, score: np.ndarray, threshold: float) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
+def alerts_at(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
+    """What a threshold delivers: precision and recall of its alerts, and alerts per 1,000
+    events (NaN where a denominator is zero)."""
+    flagged = score >= threshold
+    tp, alerts, frauds = float(np.sum(flagged & (y == 1))), float(flagged.sum()), float(np.sum(y == 1))
+    return {"precision": tp / alerts if alerts else float("nan"),
+            "recall": tp / frauds if frauds else float("nan"),
+            "alerts_per_1000_events": 1000.0 * alerts / len(y) if len(y) else float("nan")}
+
+
 def accuracy_at(y: np.ndarray, score: np.ndarray, threshold: float) -> float:
     return float(np.mean((score >= threshold) == (y == 1))) if len(y) else float("nan")
 
@@ -97,7 +107,9 @@ def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate(y: np.ndarray, score: np.ndarray, threshold: float, entity: np.ndarray, t_ms: np.ndarray,
              k: int = 10) -> dict[str, float]:
-    """Every arena measure of one model on one held-out period (``cp_at_k`` at this ``k``)."""
+    """Every arena measure of one model on one held-out period (``cp_at_k`` at this ``k``;
+    ``*_at_budget`` at the model's threshold, which its alert budget caps)."""
+    at_budget = alerts_at(y, score, threshold)
     return {
         "pr_auc": pr_auc(y, score),
         "roc_auc": roc_auc(y, score),
@@ -106,4 +118,7 @@ def evaluate(y: np.ndarray, score: np.ndarray, threshold: float, entity: np.ndar
         "accuracy": accuracy_at(y, score, threshold),
         "cp_at_k": daily_cp_at_k(entity, t_ms, y, score, k),
         "base_rate": float(np.mean(y)) if len(y) else float("nan"),
+        "precision_at_budget": at_budget["precision"],
+        "recall_at_budget": at_budget["recall"],
+        "alerts_per_1000_at_budget": at_budget["alerts_per_1000_events"],
     }

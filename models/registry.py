@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from bankguard.errors import BankguardError
+from bankguard.models.budget import Calibration
 from bankguard.models.features import feature_signature
 from bankguard.models.sequences import SEQ_LEN, vector_width
 from bankguard.scenarios import SCENARIOS
 
 MODELS = ("logreg", "linear_svm", "random_forest", "hist_gbdt", "mlp", "lstm")  # the arena, in table order
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: thresholds capped by the alert budget, calibration knots
 SEQUENCE_VERSION = 1  # bump when event_vector changes meaning
 ARTIFACT = "model.onnx"
 MANIFEST = "manifest.json"
@@ -55,6 +56,15 @@ class LoadedModel:
     @property
     def threshold(self) -> float:
         return float(self.manifest["threshold"])
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration.from_manifest(self.manifest["calibration"])
+
+    @property
+    def budget(self) -> float:
+        """Alerts per 1,000 events the threshold was capped at on validation data."""
+        return float(self.manifest["threshold_from"]["budget_per_1000_events"])
 
     @property
     def uses_sequences(self) -> bool:
@@ -149,7 +159,7 @@ def load_model(root: Path, scenario: str, name: str) -> LoadedModel:
     manifest = read_manifest(folder)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"model artifact {folder}: format version {manifest.get('format_version')}, "
-                            f"this code reads {FORMAT_VERSION}")
+                            f"this code reads {FORMAT_VERSION}; retrain with 'bankguard train'")
     try:
         onnx = (folder / str(manifest.get("artifact", ARTIFACT))).read_bytes()
     except OSError as exc:

@@ -28,6 +28,7 @@ import numpy as np
 
 from bankguard.alerts import Detector, detector
 from bankguard.errors import BankguardError
+from bankguard.models.budget import Calibration, severity_of
 from bankguard.features.spec import Feature
 from bankguard.models.features import (
     event_columns,
@@ -67,13 +68,8 @@ class ModelHit:
     version: str  # the artifact's sha256 prefix: which model raised it
     score: float
     threshold: float
+    risk: float  # the score calibrated on validation data: P(fraud), which sets the severity
     reasons: tuple[Reason, ...]
-
-
-#: A model alert's severity from its probability: a hit just over the champion's (max-F1)
-#: threshold is worth a look, not a high-risk event.
-SEVERITY_FLOORS = ((0.95, "critical"), (0.8, "high"), (0.0, "medium"))
-HIGH_RISK_SCORE = SEVERITY_FLOORS[1][0]
 
 
 @dataclass(frozen=True)
@@ -97,11 +93,12 @@ class ModelAlert:
 def model_alert(hit: ModelHit) -> ModelAlert:
     reasons = tuple(f"{reason.feature} = {reason.value:,.4g} raised the score by {reason.delta:.2f}"
                     for reason in hit.reasons)
-    evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4),
+    evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4), "risk": round(hit.risk, 4),
                 "top_features": {reason.feature: round(reason.value, 6) for reason in hit.reasons}}
-    severity = next(name for floor, name in SEVERITY_FLOORS if hit.score >= floor)
-    return ModelAlert(hit.row, f"model:{hit.model}", hit.version, severity, min(1.0, hit.score),
-                      (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f})", *reasons), evidence)
+    summary = (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f}): "
+               f"{hit.risk:.0%} of validation events scored like this were fraud")
+    return ModelAlert(hit.row, f"model:{hit.model}", hit.version, severity_of(hit.risk), min(1.0, hit.score),
+                      (summary, *reasons), evidence)
 
 
 @dataclass
@@ -110,6 +107,7 @@ class BatchScores:
     champion: str
     scores: dict[str, np.ndarray]  # model -> P(fraud) per row (champion and shadows)
     thresholds: dict[str, float]
+    champion_risk: np.ndarray  # the champion's scores calibrated (validation P(fraud))
     seconds: dict[str, float] = field(default_factory=dict)  # model -> time of its run on the batch
     hits: list[ModelHit] = field(default_factory=list)
 
@@ -123,6 +121,8 @@ class _Scenario:
     champion: str
     models: dict[str, Any]  # name -> onnxruntime session
     thresholds: dict[str, float]
+    calibration: Calibration  # the champion's
+    budget: float  # the champion's alert budget, alerts per 1,000 events
     versions: dict[str, str]
     reference: np.ndarray  # training medians, for leave-one-out reasons
     columns: list[str]
@@ -161,6 +161,8 @@ class ModelScorer:
                 champion=champion,
                 models={n: session(loaded[n].onnx) for n in keep},
                 thresholds={n: loaded[n].threshold for n in keep},
+                calibration=loaded[champion].calibration,
+                budget=loaded[champion].budget,
                 versions={n: loaded[n].manifest["sha256"][:12] for n in keep},
                 reference=reference,
                 columns=scenario_features(scenario).columns,
@@ -178,6 +180,10 @@ class ModelScorer:
     def version(self, scenario: str, model: str) -> str:
         """The artifact's sha256 prefix: the detector version model alerts carry."""
         return self._scenarios[scenario].versions[model]
+
+    def budget(self, scenario: str) -> float:
+        """The champion's alert budget (alerts per 1,000 events) its threshold was set for."""
+        return self._scenarios[scenario].budget
 
     def models(self, scenario: str) -> list[str]:
         return list(self._scenarios[scenario].models)
@@ -236,12 +242,14 @@ class ModelScorer:
             started = time.perf_counter()
             scores[name] = probabilities(sess, X, seq if name in state.sequence_models else None)
             seconds[name] = time.perf_counter() - started
-        result = BatchScores(scenario, state.champion, scores, dict(state.thresholds), seconds)
+        risk = state.calibration(scores[state.champion])
+        result = BatchScores(scenario, state.champion, scores, dict(state.thresholds), risk, seconds)
         if explain:
-            result.hits = self._explain(state, X, seq, scores[state.champion])
+            result.hits = self._explain(state, X, seq, scores[state.champion], risk)
         return result
 
-    def _explain(self, state: _Scenario, X: np.ndarray, seq: np.ndarray | None, scores: np.ndarray) -> list[ModelHit]:
+    def _explain(self, state: _Scenario, X: np.ndarray, seq: np.ndarray | None, scores: np.ndarray,
+                 risk: np.ndarray) -> list[ModelHit]:
         champion = state.champion
         threshold = state.thresholds[champion]
         rows = np.flatnonzero(scores >= threshold)
@@ -262,6 +270,6 @@ class ModelScorer:
         hits = []
         for i, (row, top) in enumerate(zip(rows.tolist(), tops, strict=True)):
             hits.append(ModelHit(row, champion, state.versions[champion], float(scores[row]), threshold,
-                                 tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j]))
+                                 float(risk[row]), tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j]))
                                        for j in top if deltas[i, j] > 0)))
         return hits

@@ -9,8 +9,10 @@ Why these choices:
   (``max_fit_rows``): ranking is what the arena measures, and thresholds are chosen
   afterwards on the untouched validation slice, so the sampling costs no calibration
   that matters here, while it keeps ``bankguard train`` inside its time budget.
-- Thresholds are the max-F1 point on the validation slice, scored by the exported
-  ONNX model itself (what the stream will run), never by the native object.
+- Thresholds and calibration come from the validation slice, scored by the exported
+  ONNX model itself (what the stream will run), never by the native object: the higher
+  of the max-F1 point and the alert budget's, and an isotonic map from score to risk
+  (:mod:`bankguard.models.budget`).
 - Nothing is pickled: models leave this module as ONNX bytes only.
 - One thread per fit (OpenMP/BLAS limited, torch set to one): on a two-core machine
   shared with other work, multi-threaded fits spin and stall (HistGradientBoosting
@@ -38,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from bankguard.models.dataset import FULL, QUICK, SMOKE, DataConfig, ScenarioDataset
 from bankguard.models.lstm_config import LstmConfig
-from bankguard.models.metrics import best_f1_threshold
+from bankguard.models.budget import DEFAULT_BUDGET_PER_1000, Calibration, Threshold, choose_threshold
 from bankguard.models.onnx_export import probabilities, session, sklearn_to_onnx, torch_to_onnx
 from bankguard.models.registry import MODELS
 
@@ -78,8 +80,8 @@ class TrainedModel:
 
     name: str
     onnx: bytes
-    threshold: float
-    val_f1: float
+    threshold: Threshold
+    calibration: Calibration
     train_seconds: float
     params: dict[str, Any]
     export_max_abs_diff: float
@@ -137,7 +139,8 @@ def _describe(estimator: Any) -> dict[str, Any]:
             for k, v in params.items()}
 
 
-def train_sklearn(name: str, data: ScenarioDataset, profile: Profile, seed: int) -> TrainedModel:
+def train_sklearn(name: str, data: ScenarioDataset, profile: Profile, seed: int,
+                  budget: float = DEFAULT_BUDGET_PER_1000) -> TrainedModel:
     estimator = _estimators(profile, seed)[name]()
     steps = [] if name in TREES else [("scale", StandardScaler())]
     pipeline = Pipeline([*steps, ("model", estimator)])
@@ -155,8 +158,8 @@ def train_sklearn(name: str, data: ScenarioDataset, profile: Profile, seed: int)
     native = pipeline.predict_proba(data.X[val][:2_000])[:, 1]
     diff = float(np.max(np.abs(native - scores[:2_000]))) if len(native) else 0.0
     _check_export(name, diff)
-    threshold, f1 = best_f1_threshold(data.y[val], scores)
-    return TrainedModel(name, onnx, threshold, f1, seconds, _describe(estimator), diff)
+    return TrainedModel(name, onnx, choose_threshold(data.y[val], scores, budget),
+                        Calibration.fit(data.y[val], scores), seconds, _describe(estimator), diff)
 
 
 def no_context_scores(data: ScenarioDataset, profile: Profile, seed: int) -> np.ndarray:
@@ -176,7 +179,8 @@ def no_context_scores(data: ScenarioDataset, profile: Profile, seed: int) -> np.
     return model.predict_proba(own.X[data.split.test])[:, 1]
 
 
-def train_sequence(data: ScenarioDataset, profile: Profile, seed: int) -> TrainedModel:
+def train_sequence(data: ScenarioDataset, profile: Profile, seed: int,
+                   budget: float = DEFAULT_BUDGET_PER_1000) -> TrainedModel:
     from bankguard.models.lstm import predict, train_lstm  # torch loads only when an LSTM is trained
 
     rows = fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)
@@ -189,8 +193,8 @@ def train_sequence(data: ScenarioDataset, profile: Profile, seed: int) -> Traine
     native = predict(net, data.seq[val][:2_000], data.X[val][:2_000])
     diff = float(np.max(np.abs(native - scores[:2_000]))) if len(native) else 0.0
     _check_export("lstm", diff)
-    threshold, f1 = best_f1_threshold(data.y[val], scores)
-    return TrainedModel("lstm", onnx, threshold, f1, seconds, asdict(profile.lstm), diff)
+    return TrainedModel("lstm", onnx, choose_threshold(data.y[val], scores, budget),
+                        Calibration.fit(data.y[val], scores), seconds, asdict(profile.lstm), diff)
 
 
 def _check_export(name: str, diff: float) -> None:
@@ -198,8 +202,9 @@ def _check_export(name: str, diff: float) -> None:
         raise RuntimeError(f"{name}: the ONNX export differs from the trained model by {diff:.2e}")
 
 
-def train_models(data: ScenarioDataset, profile: Profile, seed: int,
-                 models: tuple[str, ...] = MODELS) -> list[TrainedModel]:
-    """The arena's models for one scenario, in ``MODELS`` order."""
-    return [train_sequence(data, profile, seed) if name == "lstm" else train_sklearn(name, data, profile, seed)
-            for name in models]
+def train_models(data: ScenarioDataset, profile: Profile, seed: int, models: tuple[str, ...] = MODELS,
+                 budget: float = DEFAULT_BUDGET_PER_1000) -> list[TrainedModel]:
+    """The arena's models for one scenario, in ``MODELS`` order, each thresholded within
+    ``budget`` alerts per 1,000 validation events."""
+    return [train_sequence(data, profile, seed, budget) if name == "lstm"
+            else train_sklearn(name, data, profile, seed, budget) for name in models]

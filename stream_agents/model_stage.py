@@ -20,7 +20,8 @@ from bankguard.features.incremental import EntityState
 from bankguard.features.spec import Feature
 from bankguard.models.forecast import Forecaster
 from bankguard.models.features import event_columns, model_matrix, scenario_features
-from bankguard.models.scoring import HIGH_RISK_SCORE, ModelAlert, ModelScorer, model_alert
+from bankguard.models.budget import HIGH_RISK
+from bankguard.models.scoring import ModelAlert, ModelScorer, model_alert
 from bankguard.models.sequences import SequenceBuffer
 from bankguard.stream_agents.metrics import WorkerMetrics
 
@@ -56,7 +57,7 @@ class ModelStage:
         matrix = model_matrix(spec, event_columns(spec, events), windows)
         result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences) if sequences else None)
         champion = result.champion
-        flagged = result.champion_scores >= max(result.thresholds[champion], HIGH_RISK_SCORE)
+        flagged = (result.champion_scores >= result.thresholds[champion]) & (result.champion_risk >= HIGH_RISK)
         if self.metrics is not None:
             self.metrics.record_models(scenario, champion, result.scores, result.thresholds, result.seconds)
         return [model_alert(hit) for hit in result.hits], flagged

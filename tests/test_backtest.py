@@ -230,3 +230,38 @@ def test_each_scenario_champion_is_its_own_detector_in_the_report(tmp_path):
     assert set(rows) == {f"{champion} (enterprise_loan)", f"{champion} (forex_trading)"}
     assert {row["scenarios"][0] for row in rows.values()} == set(scenarios)
     assert rows[f"{champion} (enterprise_loan)"]["version"] != rows[f"{champion} (forex_trading)"]["version"]
+
+
+def test_each_scenario_adds_its_detectors_up_and_models_count_against_their_budget(tmp_path):
+    from bankguard.models.scoring import ModelScorer
+    from bankguard.producers.publisher import ScenarioPublisher
+
+    scenarios = ["credit_card", "atm_netbank"]
+    scorer = ModelScorer(scenarios=scenarios, shadows=False)
+    path = tmp_path / "two.parquet"
+    ScenarioPublisher(Settings(), scenarios, rate=0.05, seed=6, speed=0, out=path).run(max_events=8_000)
+    run = run_backtest(Settings(), Source(path=path), [Config("A", None, load_rules())], models=scorer,
+                       truth_source=Source(path=tmp_path / "two.truth.parquet"))
+    section = run.report["configs"]["A"]
+    alerts = run.detections["A"].alerts
+    assert len(run.report["days"]) >= 2, "the traffic spans several days, so budgets are counted per day"
+    for scenario in scenarios:
+        row = section["scenarios"][scenario]
+        mine = alerts[alerts["scenario"] == scenario]
+        frauds = len(run.truth.fraud[scenario])
+        assert row["events"] == run.report["events_by_scenario"][scenario]
+        assert row["alerts"] == len(mine) and row["alerted_events"] == mine["event_id"].nunique()
+        assert row["tp"] + row["fp"] == row["alerted_events"] and row["tp"] + row["fn"] == frauds > 0
+        assert row["precision"] == pytest.approx(row["tp"] / row["alerted_events"])
+        assert row["truth_per_1000_events"] == pytest.approx(1000 * frauds / row["events"])
+    models = [row for row in section["detectors"] if row["kind"] == "model"]
+    assert {row["scenarios"][0] for row in models} == set(scenarios)
+    for row in models:
+        scenario = row["scenarios"][0]
+        daily = run.detections["A"].scored_daily[scenario]
+        assert sum(daily) == run.report["events_by_scenario"][scenario]
+        assert row["budget_per_1000_events"] == scorer.budget(scenario)
+        assert row["budget_per_day"] == pytest.approx([n * scorer.budget(scenario) / 1000 for n in daily])
+        assert sum(row["alerts_by_day"]) == row["alerts"]
+        assert row["within_budget"] == all(a <= b for a, b in zip(row["alerts_by_day"], row["budget_per_day"], strict=True))
+    assert all("budget_per_day" not in row for row in section["detectors"] if row["kind"] == "rule")

@@ -134,6 +134,12 @@ def test_evaluate_reports_every_measure():
     y, score = imbalanced(4)
     entity = np.array([f"E{i % 50}" for i in range(len(y))])
     t_ms = np.arange(len(y)) * 600_000
-    result = evaluate(y, score, 1.0, entity, t_ms, k=10)
-    assert set(result) == {"pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "cp_at_k", "base_rate"}
+    threshold = float(np.quantile(score, 0.9))
+    result = evaluate(y, score, threshold, entity, t_ms, k=10)
+    assert set(result) == {"pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "cp_at_k", "base_rate",
+                           "precision_at_budget", "recall_at_budget", "alerts_per_1000_at_budget"}
     assert result["base_rate"] == pytest.approx(y.mean())
+    flagged = score >= threshold
+    assert result["precision_at_budget"] == pytest.approx(y[flagged].mean())
+    assert result["recall_at_budget"] == pytest.approx(flagged[y == 1].mean())
+    assert result["alerts_per_1000_at_budget"] == pytest.approx(1000 * flagged.mean())

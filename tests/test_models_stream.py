@@ -9,9 +9,12 @@ import sys
 import urllib.request
 
 import jsonschema_rs
+import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bankguard.models.registry import default_dir
+from bankguard.models.budget import SEVERITY_FLOORS, severity_of
+from bankguard.models.registry import default_dir, load_model
 from bankguard.models.scoring import ModelScorer
 from bankguard.producers.publisher import ScenarioPublisher
 from bankguard.schema_files import ALERT_SCHEMA_PATH
@@ -48,6 +51,12 @@ def test_champion_alerts_with_feature_evidence_and_shadows_scored(settings, tmp_
         assert alert["detector"]["id"] == champions[alert["scenario"]], "only champions alert"
         assert alert["evidence"]["top_features"], "model alerts name the features behind the score"
         assert alert["evidence"]["score"] >= alert["evidence"]["threshold"]
+        # severity is the champion's calibrated risk, as its artifact maps the score
+        calibration = load_model(default_dir(), alert["scenario"], alert["detector"]["id"][6:]).calibration
+        risk = float(calibration(np.array([alert["evidence"]["score"]]))[0])  # from the rounded score
+        assert alert["evidence"]["risk"] == pytest.approx(risk, abs=1e-3)
+        near_a_floor = any(abs(risk - floor) < 1e-3 for floor, _ in SEVERITY_FLOORS)
+        assert near_a_floor or alert["severity"] == severity_of(risk)
     # Every loaded model, champion and shadows, scored every event; the shadows never alerted.
     for scenario in scorer.scenarios:
         assert {model: scored.get((scenario, model)) for model in scorer.models(scenario)} == \
