@@ -263,5 +263,6 @@ def test_each_scenario_adds_its_detectors_up_and_models_count_against_their_budg
         assert row["budget_per_1000_events"] == scorer.budget(scenario)
         assert row["budget_per_day"] == pytest.approx([n * scorer.budget(scenario) / 1000 for n in daily])
         assert sum(row["alerts_by_day"]) == row["alerts"]
-        assert row["within_budget"] == all(a <= b for a, b in zip(row["alerts_by_day"], row["budget_per_day"], strict=True))
+        pairs = zip(row["alerts_by_day"], row["budget_per_day"], strict=True)
+        assert row["within_budget"] == all(alerts <= budget for alerts, budget in pairs)
     assert all("budget_per_day" not in row for row in section["detectors"] if row["kind"] == "rule")
