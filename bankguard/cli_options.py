@@ -11,6 +11,7 @@ import codecs
 import math
 import re
 import socket
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -27,6 +28,16 @@ def finite(value: float | None) -> float | None:
     """A float option that must be a finite number (``inf`` and ``nan`` parse as floats)."""
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def day(value: str | None) -> str | None:
+    """A calendar day, ISO 8601 (``2026-11-20``), read as that UTC day."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
     return value
 
 

@@ -19,7 +19,9 @@ from bankguard.errors import BankguardError
 from bankguard.models.budget import DEFAULT_BUDGET_PER_1000
 from bankguard.models.arena import REPORT_VERSION, evaluate_model, evaluate_scores, load_report, write_report
 from bankguard.models.dataset import (
+    DEFAULT_SPLIT,
     ScenarioDataset,
+    SplitDates,
     build_dataset,
     config_for_records,
     load_records,
@@ -94,6 +96,9 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
         "budget_per_1000_events": budget,
         "no_context_pr_auc": no_context["pr_auc"],
         "no_context": {key: no_context[key] for key in ("pr_auc", "roc_auc", "cp_at_k")},
+        "train_rows": len(data.split.train),
+        "fit_rows": len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)),
+        "validation_rows": len(data.split.val),
         "test_rows": len(test),
         "test_positives": int(data.y[test].sum()),
         "test_patterns": {str(k_): int(v) for k_, v in data.frame["pattern"].iloc[test].value_counts().items()},
@@ -115,26 +120,35 @@ def _previous_report(out: Path, k: int, budget: float) -> dict[str, Any]:
     return previous if same == (REPORT_VERSION, k, budget) else {}
 
 
-def recorded_dataset(scenario: str, events: Path, truth: Path, seed: int) -> ScenarioDataset:
-    """A dataset from recorded JSONL traffic (events + the truth topic's records)."""
-    records, patterns = load_records(events, truth, scenario)
-    return build_dataset(scenario, config_for_records(records, seed), records, patterns,
-                         source={"kind": "jsonl", "events": str(events), "truth": str(truth)})
+def recorded_dataset(scenario: str, events: Path, truth: Path, seed: int, dates: SplitDates = DEFAULT_SPLIT,
+                     progress: Progress | None = None) -> ScenarioDataset:
+    """A dataset from recorded traffic (events and truth, JSON lines or Parquet); records
+    the worker would refuse are reported through ``progress`` and left out."""
+    recorded, patterns = load_records(events, truth, scenario)
+    if progress:
+        progress(recorded.report())
+    return build_dataset(scenario, config_for_records(recorded.records, seed, dates), recorded.records, patterns,
+                         source={"kind": "recorded", "events": str(events), "truth": str(truth),
+                                 "refused": len(recorded.refused)})
 
 
 def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", seed: int = 7, k: int = 10,
               forecast: bool = True, progress: Progress | None = None,
               recorded: tuple[Path, Path] | None = None,
               traffic: dict[str, int] | None = None,
-              budget: float = DEFAULT_BUDGET_PER_1000) -> dict[str, Any]:
+              budget: float = DEFAULT_BUDGET_PER_1000, dates: SplitDates = DEFAULT_SPLIT,
+              max_fit_rows: int | None = None) -> dict[str, Any]:
     """Every scenario's arena plus the forecasters; writes ``arena.json`` and returns it.
 
     ``recorded`` = (events JSONL, truth JSONL) trains on recorded traffic instead of the
     generators (the forecasters still learn from generated traffic). ``traffic`` overrides
     the profile's ``n_entities``/``events_per_day``: count and velocity features depend on
     how many events an entity sees per day, so train at the density the stream will see.
-    ``budget`` caps every model's alerts per 1,000 validation events (its threshold)."""
+    ``budget`` caps every model's alerts per 1,000 validation events (its threshold);
+    ``dates`` cut recorded traffic; ``max_fit_rows`` overrides the profile's fit sample."""
     profile = PROFILES[profile_name]
+    if max_fit_rows is not None:
+        profile = replace(profile, max_fit_rows=max_fit_rows)
     if traffic:  # match the stream's per-entity density: n_entities and/or events_per_day
         overrides: dict[str, Any] = dict(traffic)  # only int fields, which a ** of dict[str, int] does not say
         profile = replace(profile, data=replace(profile.data, **overrides))
@@ -145,14 +159,17 @@ def train_all(scenarios: Sequence[str], out: Path, profile_name: str = "full", s
     previous = _previous_report(out, k, budget)
     repeats = 200 if profile.name == "full" else 30
     for scenario in scenarios:
-        data = recorded_dataset(scenario, recorded[0], recorded[1], seed) if recorded else None
+        data = recorded_dataset(scenario, recorded[0], recorded[1], seed, dates, progress) if recorded else None
         entry = train_scenario(scenario, profile, seed, out, k, pinned.get(scenario), repeats, data=data,
                                budget=budget)
         report["scenarios"][scenario] = entry | {"profile": profile.name, "seed": seed}
         if progress:
             best = entry["models"][entry["champion"]]
             progress(f"{scenario}: champion {entry['champion']} PR-AUC {best['pr_auc']:.3f} "
-                     f"(base rate {entry['base_rate']:.4f}) in {entry['seconds']:.1f}s")
+                     f"(base rate {entry['base_rate']:.4f}) in {entry['seconds']:.1f}s; fit on "
+                     f"{entry['fit_rows']:,} of {entry['train_rows']:,} training rows (every fraud, legitimate "
+                     f"ones sampled to --max-fit-rows {profile.max_fit_rows:,}), {entry['validation_rows']:,} "
+                     f"validation and {entry['test_rows']:,} test rows")
     if forecast:
         config: ForecastConfig = QUICK_FORECAST if profile.name == "quick" else ForecastConfig()
         config = replace(config, seed=seed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -40,23 +41,18 @@ def trained_dir() -> Path:
 
 def _recorded_scenarios(events: Path) -> list[str]:
     """The scenarios present in a recorded events file, in catalog order."""
+    from bankguard.recorded import scenarios_in
     from bankguard.scenarios import SCENARIOS
 
-    seen: set[str] = set()
-    try:
-        with events.open(encoding="utf-8") as lines:
-            for line in lines:
-                if '"scenario"' in line:
-                    try:
-                        seen.add(json.loads(line).get("scenario"))
-                    except ValueError:
-                        continue
-    except OSError as exc:
-        raise BankguardError(f"cannot read {events}: {exc.strerror}") from None
+    seen = set(scenarios_in(events))
     present = [key for key in SCENARIOS if key in seen]
     if not present:
         raise BankguardError(f"{events} holds no events of a known scenario")
     return present
+
+
+def _day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
 
 
 @app.command()
@@ -72,10 +68,29 @@ def train(
                                                  min=10)] = None,
     events_per_day: Annotated[int | None, typer.Option(help="Simulated events per scenario and day "
                                                        "(default: the profile's).", min=100)] = None,
-    events: Annotated[Path | None, typer.Option(help="Train on recorded events (JSONL, one event per line) "
-                                                     "instead of generated traffic.", dir_okay=False)] = None,
-    truth: Annotated[Path | None, typer.Option(help="Ground truth of --events (JSONL of the truth topic).",
-                                               dir_okay=False)] = None,
+    events: Annotated[Path | None, typer.Option(help="Train on recorded events (Parquet as 'produce --out' "
+                                                     "writes, or JSON lines as on the topics) instead of "
+                                                     "generated traffic.", dir_okay=False)] = None,
+    truth: Annotated[Path | None, typer.Option(help="Ground truth of --events (Parquet or JSON lines of truth "
+                                                    "records).", dir_okay=False)] = None,
+    train_from: Annotated[str | None, typer.Option(help="With --events: first day fitted (default: after a "
+                                                        "warm-up of a tenth of the days, at most 5).",
+                                                   callback=cli_options.day)] = None,
+    train_to: Annotated[str | None, typer.Option(help="With --events: end of fit and validation, exclusive "
+                                                      "(default: test-from minus the gap).",
+                                                 callback=cli_options.day)] = None,
+    test_from: Annotated[str | None, typer.Option(help="With --events: first test day (default: the last "
+                                                       "quarter of the days).", callback=cli_options.day)] = None,
+    test_to: Annotated[str | None, typer.Option(help="With --events: end of the test period, exclusive "
+                                                     "(default: after the last event).",
+                                                callback=cli_options.day)] = None,
+    val_days: Annotated[int | None, typer.Option(help="With --events: validation days at the end of the "
+                                                      "training period (default: 15% of the days).", min=1)] = None,
+    gap_days: Annotated[int | None, typer.Option(help="With --events: days between training and test "
+                                                      "(default: 1, or 3 from 20 days on).", min=0)] = None,
+    max_fit_rows: Annotated[int | None, typer.Option(help="Rows models are fitted on: every fraud and legitimate "
+                                                          "rows sampled to this total (default: the profile's, "
+                                                          "40,000; 25,000 with --quick).", min=100)] = None,
     budget: Annotated[float, typer.Option(help="Alert budget: at most this many model alerts per 1,000 events "
                                                "of a scenario (it caps each model's threshold).",
                                           min=0.001, max=1000, callback=cli_options.finite)] = DEFAULT_BUDGET_PER_1000,
@@ -83,6 +98,7 @@ def train(
     """Train the six arena models per scenario, compare them on held-out days, write artifacts."""
     from bankguard.models.arena import render_table
     from bankguard.models.build import train_all
+    from bankguard.models.dataset import SplitDates
 
     try:
         keys = parse_scenarios(scenarios)
@@ -90,6 +106,10 @@ def train(
         raise BankguardError(str(exc)) from None
     if (events is None) != (truth is None):
         raise BankguardError("--events and --truth go together")
+    dates = SplitDates(_day(train_from), _day(train_to), _day(test_from), _day(test_to), val_days, gap_days)
+    if events is None and dates != SplitDates():
+        raise BankguardError("--train-from, --train-to, --test-from, --test-to, --val-days and --gap-days "
+                             "cut recorded traffic: give --events and --truth")
     if events is not None and scenarios.strip() == "all":
         keys = _recorded_scenarios(events)
     target = out or trained_dir()
@@ -101,7 +121,7 @@ def train(
                        progress=lambda line: console.print(line),
                        recorded=(events, truth) if events is not None and truth is not None else None,
                        traffic={k: v for k, v in {"n_entities": entities, "events_per_day": events_per_day}.items()
-                                if v is not None}, budget=budget)
+                                if v is not None}, budget=budget, dates=dates, max_fit_rows=max_fit_rows)
     _out().print(render_table({**report, "scenarios": {s: report["scenarios"][s] for s in keys}}))
     console.print(f"artifacts and arena.json in {target} ({report['total_seconds']:.0f}s)")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from bankguard.errors import BankguardError
-from bankguard.events import epoch_ms
 from bankguard.features.incremental import EntityState
 from bankguard.features.spec import DAY_MS, SinceLast, Tenure, WindowFeature
 from bankguard.features.vectorized import compute_features
@@ -33,6 +32,7 @@ from bankguard.models.own_fields import OwnFields, own_fields
 from bankguard.models.sequences import build_sequences, records_of
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import ScenarioGenerator
+from bankguard.recorded import RecordedEvents, read_recorded_events
 
 START_MS = 1_790_985_600_000  # 2026-10-03T00:00Z, a day boundary
 
@@ -67,20 +67,58 @@ SMOKE = DataConfig(days=16, events_per_day=500, n_entities=150, warmup_days=1, v
                    test_days=4)
 
 
-def config_for_records(records: list[dict[str, Any]], seed: int = 7) -> DataConfig:
-    """A split for recorded traffic: its own span of days, cut in the same proportions
-    as the generated data (a quarter tested, a sixth for thresholds, a gap between)."""
+@dataclass(frozen=True)
+class SplitDates:
+    """Where recorded traffic is cut, as a user gives it (UTC days; ``None``: the default).
+
+    Fit and validation take ``[train_from, train_to)``, its last ``val_days`` days the
+    validation slice; the test period is ``[test_from, test_to)``; the days between
+    ``train_to`` and ``test_from`` are the gap. Events before ``train_from`` only feed the
+    windows (warm-up); events from ``test_to`` on are not used.
+    """
+
+    train_from: date | None = None
+    train_to: date | None = None
+    test_from: date | None = None
+    test_to: date | None = None
+    val_days: int | None = None
+    gap_days: int | None = None
+
+
+DEFAULT_SPLIT = SplitDates()
+
+
+def _day(value: date) -> int:
+    return (value - date(1970, 1, 1)).days
+
+
+def config_for_records(records: list[dict[str, Any]], seed: int = 7, dates: SplitDates = SplitDates()) -> DataConfig:
+    """The split of recorded traffic: the given dates, else its own span cut in the same
+    proportions as the generated data (the last quarter tested, a gap of one day, three
+    from 20 days on, the last 15% of the rest for validation, a warm-up of a tenth, at
+    most five days)."""
     if not records:
         raise BankguardError("no events to train on")
-    first = min(r["t_ms"] for r in records) // DAY_MS
-    days = int(max(r["t_ms"] for r in records) // DAY_MS - first + 1)
-    test, val = max(1, round(days * 0.25)), max(1, round(days * 0.15))
-    gap, warmup = (1 if days < 20 else 3), min(5, days // 10)
-    if warmup + val + gap + test + 3 > days:
-        raise BankguardError(f"the events span {days} day(s); training needs at least "
-                             f"{warmup + val + gap + test + 3} (train, validation, gap and test periods)")
-    return DataConfig(days=days, events_per_day=0, n_entities=0, warmup_days=warmup, val_days=val,
-                      gap_days=gap, test_days=test, seed=seed)
+    first = int(min(r["t_ms"] for r in records) // DAY_MS)
+    end = int(max(r["t_ms"] for r in records) // DAY_MS) + 1
+    test_to = _day(dates.test_to) if dates.test_to else end
+    span = test_to - first
+    test_from = _day(dates.test_from) if dates.test_from else test_to - max(1, round(span * 0.25))
+    if dates.train_to and dates.gap_days is not None and test_from - _day(dates.train_to) != dates.gap_days:
+        raise BankguardError("--gap-days disagrees with --train-to and --test-from; give one of them")
+    gap = dates.gap_days if dates.gap_days is not None else (1 if span < 20 else 3)
+    train_to = _day(dates.train_to) if dates.train_to else test_from - gap
+    train_from = _day(dates.train_from) if dates.train_from else first + min(5, span // 10)
+    val = dates.val_days or max(1, round(span * 0.15))
+    ordered = first <= train_from < train_to <= test_from < test_to
+    if not ordered and dates != SplitDates():
+        raise BankguardError("the split must keep train-from < train-to <= test-from < test-to, "
+                             "within the events' days")
+    if not ordered or train_to - val - train_from < 3:
+        raise BankguardError(f"the events span {end - first} day(s); training needs at least three days to fit "
+                             f"before {val} validation day(s) (see --train-from, --train-to, --val-days)")
+    return DataConfig(days=span, events_per_day=0, n_entities=0, warmup_days=train_from - first, val_days=val,
+                      gap_days=test_from - train_to, test_days=test_to - test_from, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -130,41 +168,22 @@ def generate_records(scenario: str, config: DataConfig) -> tuple[list[dict[str, 
     return records, patterns
 
 
-def _event_ms(text: str) -> int:
-    return epoch_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[RecordedEvents, list[str | None]]:
+    """Recorded traffic of a scenario: its events (JSON lines or Parquet, every record
+    validated as the worker validates it, refusals kept with where they were) and each
+    event's pattern from the truth (its records ``{scenario, event_id, pattern, label}``,
+    as on the ``bankguard.truth`` topic; events without one are legitimate)."""
+    from bankguard.backtest.truth import read_truth_file
 
-
-def load_records(events_path: Path, truth_path: Path, scenario: str) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """Recorded traffic: one event JSON per line, and truth lines ``{event_id, pattern}``
-    (the ``bankguard.truth`` topic's records); events absent from truth are legitimate."""
-    try:
-        truth: dict[str, str] = {}
-        with truth_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
-                if line.strip():
-                    item = json.loads(line)
-                    if item.get("label", 1) in (0, False):
-                        continue  # an explicit "legitimate" record
-                    truth[str(item["event_id"])] = str(item.get("pattern") or "fraud")
-        records, patterns = [], []
-        with events_path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):  # noqa: B007 - the except clause reports it
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event.get("scenario") != scenario:
-                    continue
-                event["t_ms"] = _event_ms(event["event_time"])
-                records.append(event)
-                patterns.append(truth.get(str(event["event_id"])))
-    except OSError as exc:
-        raise BankguardError(f"cannot read {exc.filename}: {exc.strerror}") from None
-    except (ValueError, KeyError) as exc:
-        raise BankguardError(f"bad JSONL record near line {number}: {exc}") from None
-    if not records:
-        raise BankguardError(f"{events_path} has no {scenario} events")
-    records.sort(key=lambda event: event["t_ms"])  # stable: ties keep file order
-    return records, patterns
+    recorded = read_recorded_events(events_path, scenario)
+    if not recorded.records:
+        raise BankguardError(f"{events_path} has no valid {scenario} events"
+                             + (f" ({recorded.report()})" if recorded.refused else ""))
+    truth = read_truth_file(truth_path)
+    mine = truth[truth["scenario"] == scenario]
+    pattern_of = dict(zip(mine["event_id"], mine["pattern"], strict=True))
+    recorded.records.sort(key=lambda event: event["t_ms"])  # stable: ties keep file order
+    return recorded, [pattern_of.get(str(event["event_id"])) for event in recorded.records]
 
 
 def frame_of(records: list[dict[str, Any]], patterns: list[str | None]) -> pd.DataFrame:
@@ -191,11 +210,13 @@ def time_split(t_ms: np.ndarray, config: DataConfig) -> Split:
 
 
 def data_hash(frame: pd.DataFrame, config: DataConfig, source: dict[str, Any]) -> str:
+    """A digest of what was trained on: every field of every row (in column-name order),
+    the labels and the split, never where the data was read from (one file, two spellings
+    of its path, is one dataset)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"config": asdict(config), "source": source}, sort_keys=True).encode())
-    digest.update(frame["t_ms"].to_numpy(np.int64).tobytes())
-    digest.update(frame["label"].to_numpy(np.int8).tobytes())
-    digest.update("\n".join(frame["event_id"].astype(str)).encode())
+    digest.update(json.dumps({"config": asdict(config), "kind": source.get("kind")}, sort_keys=True).encode())
+    content = frame[sorted(frame.columns)].astype(object).where(frame.notna(), None)
+    digest.update(pd.util.hash_pandas_object(content.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 
