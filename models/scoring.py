@@ -38,6 +38,7 @@ from bankguard.models.features import (
     window_matrix,
 )
 from bankguard.models.onnx_export import probabilities, session
+from bankguard.models.reasons import describe
 from bankguard.models.registry import (
     MODELS,
     ArtifactError,
@@ -48,15 +49,18 @@ from bankguard.models.registry import (
     pins,
 )
 from bankguard.models.sequences import SEQ_LEN, vector_width
+from bankguard.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One feature that pushed the champion's score up: its value and the score it added."""
+    """One feature that pushed the champion's score up: its value, the score it added and
+    what it means in words (:mod:`bankguard.models.reasons`)."""
 
     feature: str
     value: float
     delta: float
+    text: str
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,7 @@ class ModelAlert:
 
 
 def model_alert(hit: ModelHit) -> ModelAlert:
-    reasons = tuple(f"{reason.feature} = {reason.value:,.4g} raised the score by {reason.delta:.2f}"
-                    for reason in hit.reasons)
+    reasons = tuple(f"{reason.text} (+{reason.delta:.2f} to the score)" for reason in hit.reasons)
     evidence = {"score": round(hit.score, 4), "threshold": round(hit.threshold, 4), "risk": round(hit.risk, 4),
                 "top_features": {reason.feature: round(reason.value, 6) for reason in hit.reasons}}
     summary = (f"{hit.model} scored {hit.score:.2f} (threshold {hit.threshold:.2f}): "
@@ -127,6 +130,7 @@ class _Scenario:
     reference: np.ndarray  # training medians, for leave-one-out reasons
     columns: list[str]
     sequence_models: set[str]
+    entity: str  # what the scenario's entity is called: card, policy, host...
 
 
 class ModelScorer:
@@ -167,6 +171,7 @@ class ModelScorer:
                 reference=reference,
                 columns=scenario_features(scenario).columns,
                 sequence_models={n for n in keep if loaded[n].uses_sequences},
+                entity=SCENARIOS[scenario].entity,
             )
 
     # -- what the worker asks once ----------------------------------------------------
@@ -269,7 +274,10 @@ class ModelScorer:
         tops = np.argsort(-deltas, axis=1, kind="stable")[:, : self.top_reasons].tolist()
         hits = []
         for i, (row, top) in enumerate(zip(rows.tolist(), tops, strict=True)):
+            values = dict(zip(state.columns, X[row].tolist(), strict=True))
+            reasons = tuple(Reason(state.columns[j], values[state.columns[j]], float(deltas[i, j]),
+                                   describe(state.columns[j], values, state.entity))
+                            for j in top if deltas[i, j] > 0)
             hits.append(ModelHit(row, champion, state.versions[champion], float(scores[row]), threshold,
-                                 float(risk[row]), tuple(Reason(state.columns[j], float(X[row, j]), float(deltas[i, j]))
-                                       for j in top if deltas[i, j] > 0)))
+                                 float(risk[row]), reasons))
         return hits
