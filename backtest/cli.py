@@ -11,10 +11,12 @@ from rich.console import Console
 
 from bankguard import cli_options
 from bankguard.errors import BankguardError
+from bankguard.event_files import EVENT_SUFFIXES
 from bankguard.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # loading models pulls onnxruntime: only when asked for
     from bankguard.models.scoring import ModelScorer
+    from bankguard.outcomes import OutcomeLog
 
 console = Console(stderr=True)
 
@@ -27,9 +29,8 @@ def backtest(
     config: Annotated[Path | None, typer.Option(help="Rules YAML of config A (default: the built-in rules).")] = None,
     against: Annotated[Path | None, typer.Option(help="Rules YAML of config B, compared with A.")] = None,
     truth: Annotated[str | None, typer.Option(help="Ground truth: a file (.parquet, .jsonl), 'kafka' (the truth topic) or a topic.")] = None,
-    outcomes: Annotated[Path | None, typer.Option(
-        help="Confirmed outcomes (.parquet, .jsonl; `produce --out` writes <name>.outcomes.<ext>): each event sees only those decided before it.",
-        dir_okay=False)] = None,
+    outcomes: Annotated[str | None, typer.Option(
+        help="Confirmed outcomes: a file (.parquet, .jsonl; `produce --out` writes <name>.outcomes.<ext>), 'kafka' (the outcomes topic) or a topic; each event sees only those decided before it.")] = None,
     models: Annotated[bool | None, typer.Option("--models/--no-models",
         help="Also score with each scenario's champion model (default: as the workers, BANKGUARD_MODELS__ENABLED).")] = None,
     scenarios: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
@@ -52,9 +53,7 @@ def backtest(
         keys = parse_scenarios(scenarios)
     except ValueError as exc:
         raise BankguardError(str(exc)) from None
-    from bankguard.outcomes import read_outcomes_file
-
-    outcome_log = read_outcomes_file(outcomes) if outcomes is not None else None
+    outcome_log = None if outcomes is None else _outcomes(settings, outcomes)
     configs = [Config("A", config, load_rules(config))]
     if against is not None:
         configs.append(Config("B", against, load_rules(against)))
@@ -64,7 +63,7 @@ def backtest(
         end_ms=None if end is None else parse_time(end, "--to"),
         truth_source=None if truth is None else resolve_source(truth, settings, truth=True),
         models=_models(settings, models), scenarios=keys, warmup_days=warmup_days, outcomes=outcome_log,
-        outcomes_source=None if outcomes is None else str(outcomes))
+        outcomes_source=outcomes)
     # Tables stay whole when piped to a file or a CI log (rich would wrap them at 80 columns).
     outputs.print_report(run.report, Console(width=None if sys.stdout.isatty() else 160))
     if json_out is not None:
@@ -82,6 +81,18 @@ def backtest(
     written = [str(p) for p in (json_out, csv_out, pdf_out, alerts_csv, events_csv) if p is not None]
     if written:
         console.print(f"wrote {', '.join(written)}")
+
+
+def _outcomes(settings: Settings, spec: str) -> OutcomeLog:
+    """``--outcomes``: a file (by its suffix, a slash or its existence), ``kafka`` (the
+    outcomes topic of the configured prefix) or a topic name."""
+    from bankguard.outcomes import read_outcomes_file, read_outcomes_topic
+    from bankguard.topics import Topics
+
+    path = Path(spec)
+    if path.suffix.lower() in EVENT_SUFFIXES or "/" in spec or path.exists():
+        return read_outcomes_file(path)
+    return read_outcomes_topic(settings, Topics(settings.topics.prefix).outcomes if spec == "kafka" else spec)
 
 
 def _models(settings: Settings, wanted: bool | None) -> ModelScorer | None:

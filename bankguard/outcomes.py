@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import orjson
@@ -25,6 +25,9 @@ from bankguard.errors import BankguardError
 from bankguard.event_files import file_format
 from bankguard.events import epoch_ms
 from bankguard.scenarios import SCENARIOS
+
+if TYPE_CHECKING:
+    from bankguard.settings import Settings
 
 OUTCOME_SCHEMA_VERSION: Final = 1
 OUTCOME_SCHEMA_PATH: Final = Path(__file__).parent / "schemas" / f"outcome.v{OUTCOME_SCHEMA_VERSION}.json"
@@ -177,6 +180,29 @@ def read_outcomes_file(path: Path) -> OutcomeLog:
         return OutcomeLog(parse_outcome(record, f"{path}: record {number}")
                           for number, record in enumerate(records, start=1))
     return OutcomeLog(_json_lines(path))
+
+
+def read_outcomes_topic(settings: Settings, topic: str) -> OutcomeLog:
+    """Every outcome on ``topic`` (case management's feed, or the desk's), each validated;
+    the first bad one is refused in one line naming its partition and offset."""
+    from bankguard.topic_range import TimeRange, read_range
+
+    def records() -> Iterator[Outcome]:
+        for batch in read_range(settings, [topic], TimeRange(0, 2**62)):
+            for message in batch:
+                value = message.value()
+                if value is None:
+                    continue  # a tombstone is no outcome
+                where = f"{topic} partition {message.partition()} offset {message.offset()}"
+                try:
+                    record = orjson.loads(value)
+                except orjson.JSONDecodeError:
+                    raise BankguardError(f"{where}: not a JSON object") from None
+                if not isinstance(record, dict):
+                    raise BankguardError(f"{where}: not a JSON object")
+                yield parse_outcome(record, where)
+
+    return OutcomeLog(records())
 
 
 def _json_lines(path: Path) -> Iterator[Outcome]:

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 
 from bankguard.kafka import produce, producer_config
-from bankguard.outcomes import Outcome
+from bankguard.outcomes import Outcome, OutcomeLog, read_outcomes_topic
 from bankguard.processes import ManagedProcess
 from bankguard.events import iso_times
 from bankguard.producers.investigations import SeenFraud, event_time_ms, desk_outcomes, seen_alert, seen_fraud
@@ -90,6 +90,8 @@ def test_the_desk_process_reads_alerts_and_truth_and_writes_the_outcomes_of_the_
     finally:
         desk.stop()
     assert f"wrote {len(expected)} outcomes (0 already on the topic)" in summary(desk)
+    # What a backtest's `--outcomes kafka` reads: the same outcomes, by decision time.
+    assert list(read_outcomes_topic(settings, topics.outcomes)) == list(OutcomeLog(expected))
 
     # Restarted, it replays its inputs, skips what it wrote, and goes on when the clock moves.
     publish(settings, topics.truth, [clock_record(90)])
