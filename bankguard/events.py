@@ -41,6 +41,7 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 Money = Annotated[float, Field(gt=-NUMBER_BOUND, lt=NUMBER_BOUND, allow_inf_nan=False)]
 PositiveMoney = Annotated[float, Field(gt=0, lt=NUMBER_BOUND, allow_inf_nan=False)]
+NonNegativeMoney = Annotated[float, Field(ge=0, lt=NUMBER_BOUND, allow_inf_nan=False)]  # 0: a card check
 # JSON has no date type: dates are ISO 8601 text, the one place a string stands for another type.
 EventTime = Annotated[AwareDatetime, Field(strict=False, description="When it happened (UTC, ISO 8601).")]
 Day = Annotated[date, Field(strict=False, description="A calendar date (ISO 8601).")]

@@ -22,10 +22,11 @@ can never silently feed a model trained on another definition.
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from pydantic import BaseModel
 
 from bankguard.features.spec import DAY_MS, HOUR_MS, MINUTE_MS, Feature, SinceLast, Tenure, WindowFeature, Where
 
+UNIONS = (Union, types.UnionType)  # Optional[X] and X | None
 FEATURE_VERSION = 3  # bump when a transform in this module changes meaning (3: baselines per day of history)
 FIVE_MIN = 5 * MINUTE_MS
 OTHER = "<other>"
@@ -100,9 +102,12 @@ class ScenarioFeatures:
 
 
 def vocabulary(event: type[BaseModel], name: str) -> tuple[str, ...]:
-    """The allowed values of a Literal field of a scenario's event model (its vocabulary)."""
+    """The allowed values of a Literal field of a scenario's event model (its vocabulary),
+    optional or not."""
     annotation = event.model_fields[name].annotation
-    return tuple(str(value) for value in get_args(annotation))
+    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in UNIONS \
+        else [annotation]
+    return tuple(str(value) for option in options for value in get_args(option))
 
 
 def _span(bucket_ms: int, buckets: int) -> tuple[int, int]:

@@ -40,9 +40,21 @@ def test_invalid_events_name_their_reason_and_fields():
         parse_event("credit_card", b"{not json")
     assert malformed.value.reason == "malformed_json"
     with pytest.raises(InvalidEvent) as invalid:
-        parse_event("credit_card", b'{"event_id": "x", "entity_id": "y", "event_time": "2026-01-01T00:00:00Z"}')
+        parse_event("insurance_claims", b'{"event_id": "x", "entity_id": "y", "event_time": "2026-01-01T00:00:00Z"}')
     assert invalid.value.reason == "schema_violation"
-    assert "amount" in invalid.value.detail and "transaction_type" in invalid.value.detail
+    assert "amount" in invalid.value.detail and "claim_type" in invalid.value.detail
+
+
+def test_a_card_record_needs_only_card_counterparty_amount_and_time():
+    """What every card data set has; a zero amount is a card verification, a negative one is refused."""
+    for amount in (0.0, 12.5):
+        event = parse_event("credit_card", orjson.dumps({"event_id": "t-1", "entity_id": "CARD-1", "amount": amount,
+                                                         "event_time": "2026-01-01T00:00:00Z",
+                                                         "counterparty": "TERM-7"}))
+        assert event.amount == amount and event.device_id is None and event.transaction_type is None
+    with pytest.raises(InvalidEvent, match="amount"):
+        parse_event("credit_card", b'{"event_id": "t", "entity_id": "C", "amount": -1.0,'
+                                   b' "event_time": "2026-01-01T00:00:00Z"}')
     with pytest.raises(InvalidEvent, match="schema_violation"):
         parse_event("cyber_security", b'{"event_id": "x", "entity_id": "y", "event_time": "2026-01-01T00:00:00",'
                     b'"threat_type": "malware", "systems_affected": 1, "severity_score": 1,'

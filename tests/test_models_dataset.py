@@ -162,3 +162,31 @@ def test_cli_trains_on_recorded_traffic(tmp_path, recorded):
     assert list(report["scenarios"]) == [SCENARIO]
     manifest = json.loads((out / SCENARIO / "hist_gbdt" / "manifest.json").read_text())
     assert manifest["training"]["data_source"]["kind"] == "recorded"
+
+
+def test_a_card_terminal_data_set_trains_and_scores(tmp_path):
+    """Card, terminal (counterparty), amount and time, zero amounts included: all a card data
+    set needs to train the models and be scored by them."""
+    from bankguard.models.build import train_scenario
+    from bankguard.models.scoring import ModelScorer
+    from bankguard.models.train import PROFILES
+
+    records, patterns = generate_records("credit_card", CONFIG)
+    kept = ("schema_version", "event_id", "entity_id", "event_time", "amount", "counterparty", "scenario")
+    events, truth = tmp_path / "cards.jsonl", tmp_path / "cards.truth.jsonl"
+    with events.open("w", encoding="utf-8") as out, truth.open("w", encoding="utf-8") as labels:
+        for i, (record, pattern) in enumerate(zip(records, patterns, strict=True)):
+            event = {k: record[k] for k in kept} | ({"amount": 0.0} if i % 50 == 0 else {})
+            out.write(json.dumps(event) + "\n")
+            if pattern is not None:
+                labels.write(json.dumps({"scenario": "credit_card", "event_id": event["event_id"],
+                                         "pattern": pattern}) + "\n")
+    read, labelled = load_records(events, truth, "credit_card")
+    assert not read.refused and len(read.records) == len(records)
+    data = build_dataset("credit_card", config_for_records(read.records), read.records, labelled)
+    entry = train_scenario("credit_card", PROFILES["smoke"], 3, tmp_path / "registry", latency_repeats=3,
+                           data=data, models=("logreg", "hist_gbdt"))
+    assert entry["models"]["hist_gbdt"]["pr_auc"] > 2 * entry["base_rate"]
+    scorer = ModelScorer(tmp_path / "registry", ["credit_card"])
+    scored = scorer.score_batch("credit_card", read.records[:5], data.X[:5], explain=False)
+    assert scored.champion_scores.shape == (5,)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from bankguard.events import Country, Currency, EventBase, Id, PositiveMoney
+from bankguard.events import Country, Currency, EventBase, Id, NonNegativeMoney
 from bankguard.features.spec import Feature, SinceLast, WindowFeature, Where
 from bankguard.models.features import D1, D30, H1, Categorical, Columns, categorical, declare, numbers, window
 from bankguard.models.sequences import flag, onehot
@@ -19,17 +19,22 @@ from bankguard.scenarios.unit import Scenario
 
 
 class CreditCardEvent(EventBase):
-    """A card authorisation (entity: card); counterparty is the merchant."""
+    """A card authorisation (entity: card); counterparty is the merchant or terminal.
+
+    Card, counterparty, amount and time are what every card data set has, so they are
+    what the scoring needs; the rest is optional (absent reads as unknown: an other
+    category, a device never seen). An amount of 0 is a card verification.
+    """
 
     scenario: Literal["credit_card"] = "credit_card"
-    amount: PositiveMoney
-    currency: Currency
-    transaction_type: Literal["purchase", "cash_advance", "balance_transfer"]
-    device_type: Literal["mobile", "desktop", "tablet"]
-    device_id: Id
-    merchant_category: Annotated[str, Field(pattern=r"^\d{4}$")]
-    country: Country
-    ip_address: str
+    amount: NonNegativeMoney
+    currency: Currency | None = None
+    transaction_type: Literal["purchase", "cash_advance", "balance_transfer"] | None = None
+    device_type: Literal["mobile", "desktop", "tablet"] | None = None
+    device_id: Id | None = None
+    merchant_category: Annotated[str, Field(pattern=r"^\d{4}$")] | None = None
+    country: Country | None = None
+    ip_address: Annotated[str, Field(max_length=64)] | None = None
 
 
 class CardTestingParams(RuleParams):
