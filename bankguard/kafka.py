@@ -19,6 +19,21 @@ from bankguard.topics import Topics
 
 # Record headers as confluent-kafka takes and returns them: a dict, or a list that keeps repeated names.
 Headers = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]]
+#: When the producer sent an event (epoch ms, wall clock): event time may be simulated, so the
+#: pipeline's latency is measured from this, not from ``event_time``.
+PRODUCED_MS_HEADER = "bankguard.produced_ms"
+
+
+def arrival_ms(headers: Headers | None) -> int | None:
+    """The producer's send time from a record's headers, or None (no header, or not a number)."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name == PRODUCED_MS_HEADER and value is not None:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            return int(text) if text.isdigit() else None
+    return None
 
 
 def client_config(kafka: KafkaSettings) -> dict[str, str | int | float | bool]:

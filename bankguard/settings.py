@@ -64,6 +64,9 @@ class ProducerSettings(BaseModel):
     batch_size: int = 512 * 1024
     compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = "lz4"
     entities_per_scenario: int = Field(5_000, ge=10)
+    events_per_entity_per_day: float = Field(
+        1.3, gt=0, description="Live density: simulated events per entity and day of event time `bankguard up` "
+        "produces (the shipped models were trained at 1.3); its clock runs as fast as that needs.")
     metrics_bind: str = Field("127.0.0.1", description="Address of the producer's /metrics (0.0.0.0 in containers).")
 
 

@@ -42,6 +42,7 @@ from bankguard.processes import ManagedProcess
 from bankguard.scenarios import SCENARIOS
 from bankguard.settings import Settings, settings_env
 from bankguard.supervisor import ChildDied, check_alive, death_notice
+from bankguard.topic_detection import detection_by_scenario
 
 HOST = "127.0.0.1"
 DRAIN_TIMEOUT_S = 120.0
@@ -81,6 +82,28 @@ class Endpoints:
     prometheus: str | None = None
     alertmanager: str | None = None
     logs: Path = field(default_factory=Path)
+
+
+@dataclass(frozen=True)
+class LiveClock:
+    """The live producers' two clocks: ``rate`` events per wall second (what the pipeline
+    carries) and a simulated event time running ``speed`` times the wall clock, so that each
+    entity sees as many events per simulated day as the models were trained on. On the wall
+    clock every entity would see hundreds a day, and the models would read every one of
+    them as a burst."""
+
+    wall_rate: float
+    event_rate: float  # events per second of event time, all scenarios together
+    speed: float
+
+    @classmethod
+    def for_density(cls, wall_rate: float, scenarios: int, entities: int, per_entity_day: float) -> LiveClock:
+        event_rate = scenarios * entities * per_entity_day / 86_400
+        return cls(wall_rate, event_rate, wall_rate / event_rate)
+
+    def describe(self) -> str:
+        return (f"live traffic: {self.wall_rate:g} events/s; event time runs {self.speed:,.0f}x the wall clock "
+                f"({self.speed / 3_600:.2f} simulated hours per second)")
 
 
 class Stack:
@@ -149,8 +172,11 @@ class Stack:
         self._start_monitoring(endpoints, worker_ports, producer_port)
         self._await_workers(endpoints.worker_metrics)
 
-        produce = cli + ["produce", "--scenarios", "all", "--rate", str(self.rate),
-                         "--seed", str(self.seed), "--no-progress",
+        clock = LiveClock.for_density(self.rate, len(SCENARIOS), settings.producer.entities_per_scenario,
+                                      settings.producer.events_per_entity_per_day)
+        self.console.print(clock.describe())
+        produce = cli + ["produce", "--scenarios", "all", "--rate", repr(clock.event_rate),
+                         "--speed", repr(clock.speed), "--seed", str(self.seed), "--no-progress",
                          "--report", str(self.run_dir / "produce-report.json"),
                          "--metrics-port", str(producer_port)]
         if duration_s is not None:
@@ -256,6 +282,9 @@ class Stack:
         consumed = self._totals(urls, "bankguard_events")
         dlq = self._totals(urls, "bankguard_events_rejected")
         alerts = self._totals(urls, "bankguard_alerts")
+        settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
+            update={"bootstrap_servers": endpoints.broker})})
+        detection = detection_by_scenario(settings, {key: consumed.get(key, 0) for key in SCENARIOS})
         return {
             "drained": drained,
             "seed": report["seed"],
@@ -265,9 +294,12 @@ class Stack:
             "producer_metrics": endpoints.producer_metrics,
             "prometheus": endpoints.prometheus,
             "alertmanager": endpoints.alertmanager,
+            "event_time": report.get("event_time"),  # simulated: it runs faster than the wall clock
             "scenarios": {
                 key: {"produced": produced.get(key, 0), "consumed": consumed.get(key, 0),
-                      "dlq": dlq.get(key, 0), "alerts": alerts.get(key, 0)}
+                      "dlq": dlq.get(key, 0), "alerts": alerts.get(key, 0),
+                      # read back from the alert and truth topics, not from the workers' counts
+                      "detection": detection[key]}
                 for key in SCENARIOS
             },
         }

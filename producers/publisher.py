@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from bankguard.errors import BankguardError
 from bankguard.event_files import TRUTH_SCHEMA, RecordFileWriter, event_schema
-from bankguard.kafka import client_config, produce, producer_config
+from bankguard.events import iso_times
+from bankguard.kafka import PRODUCED_MS_HEADER, client_config, produce, producer_config
 from bankguard.producers.scenarios import generator_class
 from bankguard.producers.scenarios.base import Emitted, ScenarioGenerator
 from bankguard.settings import Settings
@@ -91,6 +93,8 @@ class PublishReport:
             "unacknowledged": self.unacknowledged,
             "events_per_s": round(self.produced / self.elapsed_s, 1) if self.elapsed_s else 0.0,
             "errors": dict(self.errors),
+            "event_time": None if self.event_time_ms is None else dict(zip(("from", "to"), iso_times(
+                np.array(self.event_time_ms, dtype=np.int64)), strict=True)),
             "scenarios": {key: vars(counts) | {"acknowledged": counts.produced,
                                                "unacknowledged": counts.unacknowledged}
                           for key, counts in self.scenarios.items()},
@@ -148,9 +152,10 @@ class KafkaSink:
     def send(self, scenario: str, rows: list[Emitted]) -> None:
         topic, truth_topic = self.topics.scenario(scenario), self.topics.truth
         dumps, producer = orjson.dumps, self.producer
+        sent = [(PRODUCED_MS_HEADER, str(int(time.time() * 1000)).encode())]  # one send time per chunk
         for row in rows:
             key = row.key.encode()
-            produce(producer, topic, dumps(row.event), key, row.timestamp_ms)
+            produce(producer, topic, dumps(row.event), key, row.timestamp_ms, headers=sent)
             if row.pattern is not None:
                 produce(producer, truth_topic, dumps(truth_record(scenario, row)), key, row.timestamp_ms)
         producer.poll(0)

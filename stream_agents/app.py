@@ -23,6 +23,7 @@ from faust.types import TP, EventT, Message, StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bankguard import __version__
+from bankguard.kafka import arrival_ms
 from bankguard.settings import KafkaSettings, Settings
 from bankguard.topics import Topics
 from bankguard.stream_agents.metrics import WorkerMetrics
@@ -152,7 +153,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
         incoming = [
             Incoming(scenario_of[e.message.topic], e.message.topic, e.message.partition, e.message.offset,
                      e.message.key, e.message.value or b"",  # a tombstone is malformed input
-                     int(e.message.timestamp * 1000) if e.message.timestamp else None)
+                     int(e.message.timestamp * 1000) if e.message.timestamp else None,
+                     arrival_ms(e.message.headers))
             for e in batch
         ]
         scored = scorer.score(incoming)
@@ -167,7 +169,7 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
             metrics.events.labels(scenario).inc(count)
         for alert in scored.alerts:
             metrics.alerts.labels(alert.scenario, alert.detector, alert.severity).inc()
-        for scenario, times_ms in scored.event_times_ms.items():
+        for scenario, times_ms in scored.arrivals_ms.items():
             metrics.latency.observe(np.maximum(0.0, done - np.asarray(times_ms) / 1000), scenario)
         metrics.batch_size.observe(len(batch))
         for scenario, flags in scored.high_risk.items():

@@ -49,6 +49,7 @@ class Incoming:
     key: bytes | None
     value: bytes
     timestamp_ms: int | None
+    arrived_ms: int | None = None  # when the producer sent it (its header), wall clock
 
 
 class AlertOut(NamedTuple):
@@ -93,7 +94,9 @@ class Scored:
     alerts: list[AlertOut] = field(default_factory=list)
     dead_letters: list[Rejected] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
-    event_times_ms: dict[str, list[int]] = field(default_factory=dict)  # per scenario
+    # per scenario: when each event arrived (the producer's send time, else its event time),
+    # what the pipeline's latency is measured from
+    arrivals_ms: dict[str, list[int]] = field(default_factory=dict)
     high_risk: dict[str, list[bool]] = field(default_factory=dict)  # per scored event, in order
 
     def merge(self, other: Scored) -> None:
@@ -102,8 +105,8 @@ class Scored:
         self.dead_letters += other.dead_letters
         for scenario, count in other.valid.items():
             self.valid[scenario] = self.valid.get(scenario, 0) + count
-        for scenario, times in other.event_times_ms.items():
-            self.event_times_ms.setdefault(scenario, []).extend(times)
+        for scenario, times in other.arrivals_ms.items():
+            self.arrivals_ms.setdefault(scenario, []).extend(times)
         for scenario, flags in other.high_risk.items():
             self.high_risk.setdefault(scenario, []).extend(flags)
 
@@ -175,7 +178,8 @@ class StreamScorer:
         values: list[list[float]] = []  # per event, in the order of ``features``
         events: list[dict[str, Any]] = []
         sequences: list[Any] = []
-        out.event_times_ms[scenario] = [row.event["t_ms"] for row in rows]
+        out.arrivals_ms[scenario] = [row.event["t_ms"] if row.message.arrived_ms is None else row.message.arrived_ms
+                                     for row in rows]
         for event, partition, offset, _ in rows:
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
             if state.offset is not None and offset <= state.offset:

@@ -10,12 +10,15 @@ import sys
 import time
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from bankguard.broker import free_port
 from bankguard.scenarios import SCENARIOS
+from bankguard.settings import Settings
+from bankguard.stack import LiveClock
 from kafka_helpers import wait_until
 
 pytestmark = pytest.mark.broker  # each test runs the whole stack
@@ -67,9 +70,21 @@ def test_headless_run_loses_nothing(tmp_path):
         assert counts["produced"] > 0, scenario
         assert counts["consumed"] == counts["produced"], (scenario, counts)
         assert counts["dlq"] == 0, (scenario, counts)
+        detection = counts["detection"]  # read back from the alert and truth topics
+        assert detection["alerts"] == counts["alerts"], (scenario, "the topic holds what the workers counted")
+        assert detection["truth_events"] > 0 and detection["tp"] <= detection["alerted_events"] <= counts["alerts"]
+        if detection["alerted_events"]:
+            assert detection["precision"] == detection["tp"] / detection["alerted_events"]
+        assert detection["truth_per_1000_events"] == 1000 * detection["truth_events"] / counts["consumed"]
     assert summary["broker"] == f"127.0.0.1:{env['BANKGUARD_BROKER__PORT']}"
     assert summary["metrics"] == [f"http://127.0.0.1:{env['BANKGUARD_WORKER__WEB_PORT']}/metrics"]
     assert summary["prometheus"] and summary["alertmanager"]
+    # Event time runs at the models' density: a day of it in well under a minute of wall clock.
+    clock = LiveClock.for_density(900, len(SCENARIOS), Settings().producer.entities_per_scenario,
+                                  Settings().producer.events_per_entity_per_day)
+    span_s = (datetime.fromisoformat(summary["event_time"]["to"]) -
+              datetime.fromisoformat(summary["event_time"]["from"])).total_seconds()
+    assert span_s > 0.5 * clock.speed * summary["producer_elapsed_s"], (span_s, clock)
     assert processes_with(marker) == []
 
 

@@ -203,7 +203,7 @@ class ScenarioGenerator(ABC):
         for i, (entity, ts, when, fields, label) in enumerate(
             zip(entities.tolist(), timestamps_ms.tolist(), iso, events, labels, strict=True)
         ):
-            key = self.entity_ids[entity]
+            key = self.entity_ids[fields.pop("_entity", entity)]  # an entity issued for this event
             event = {
                 "schema_version": 1,
                 "event_id": f"{prefix}{first + i}",

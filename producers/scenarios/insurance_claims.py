@@ -10,6 +10,8 @@ Patterns (each invisible in a single event):
 Pattern policies are issued on demand beyond the background population (new ones, or
 dormant ones that never claimed in the stream), so no episode shares a policy with
 background traffic or another episode and ``prior_claims`` stays a true running count.
+Most ordinary claims are filed the same way, by a policy claiming for the first time, so
+that a policy never seen before is what a claim usually comes from, not a sign of fraud.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ CLAIMS_PER_YEAR = np.array([0.8, 0.3, 0.1, 0.0])  # to seed each policy's histor
 CLAIM_MIX = np.array(LINE_WEIGHTS) * CLAIM_FREQUENCY / np.dot(LINE_WEIGHTS, CLAIM_FREQUENCY)  # lines of claims
 TYPICAL = np.array([2_500.0, 6_000.0, 15_000.0, 300_000.0])  # median claim, CNY
 SPREAD = np.array([1.0, 0.9, 1.1, 0.6])
+# Share of ordinary claims filed by a policy for the first time: a policy claims about once
+# a year, so in any month most claims come from policies never seen claiming before.
+FIRST_CLAIM_SHARE = 0.6
 # provider id range per line: clinics, garages, property assessors, (life claims have none)
 PROVIDERS = np.array([[0, 6_000], [6_000, 9_000], [9_000, 9_800], [9_800, 10_000]])
 MEMOS = np.array([["门诊费用", "住院费用", "药品费用"], ["车辆维修", "定损理赔", "玻璃更换"],
@@ -81,6 +86,28 @@ class InsuranceClaimsGenerator(ScenarioGenerator):
         return np.minimum(prior, 100)
 
     def background(self, entities: np.ndarray, timestamps_ms: np.ndarray) -> list[Event]:
+        rng, n, e = self.rng, len(entities), entities
+        if n == 0:
+            return []
+        fresh = rng.random(n) < FIRST_CLAIM_SHARE
+        events = self._regular(e[~fresh], timestamps_ms[~fresh])
+        first = iter(self._first_claims(self.line[e[fresh]], timestamps_ms[fresh]))
+        regular = iter(events)
+        return [next(first) if is_fresh else next(regular) for is_fresh in fresh.tolist()]
+
+    def _first_claims(self, lines: np.ndarray, timestamps_ms: np.ndarray) -> list[Event]:
+        """Claims of policies that never claimed before (most claims, in a month of a real
+        book): each an ordinary claim of a policy issued for it, as pattern policies are."""
+        out = []
+        for line, t in zip(lines.tolist(), timestamps_ms.tolist(), strict=True):
+            new = self.rng.random() < 0.04  # issued within the last quarter, as in the book
+            age = int(self.rng.integers(7, 90) if new else self.rng.integers(90, 3_650))
+            claim = self._claim(self._issue(int(t), age, line), float(self.rng.lognormal(0.0, SPREAD[line])))
+            out.append(claim | {"amount": max(claim["amount"], 50.0)})  # the book's floor, as below
+        return out
+
+    def _regular(self, entities: np.ndarray, timestamps_ms: np.ndarray) -> list[Event]:
+        """Claims of the book's policies, each with its running claim count."""
         rng, n, e = self.rng, len(entities), entities
         if n == 0:
             return []
