@@ -182,6 +182,17 @@ def read_outcomes_file(path: Path) -> OutcomeLog:
     return OutcomeLog(_json_lines(path))
 
 
+def decode_outcome(raw: bytes, where: str) -> Outcome:
+    """One outcome record's bytes, validated; refused in one line naming ``where``."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BankguardError(f"{where}: not a JSON object") from None
+    if not isinstance(record, dict):
+        raise BankguardError(f"{where}: not a JSON object")
+    return parse_outcome(record, where)
+
+
 def read_outcomes_topic(settings: Settings, topic: str) -> OutcomeLog:
     """Every outcome on ``topic`` (case management's feed, or the desk's), each validated;
     the first bad one is refused in one line naming its partition and offset."""
@@ -193,14 +204,7 @@ def read_outcomes_topic(settings: Settings, topic: str) -> OutcomeLog:
                 value = message.value()
                 if value is None:
                     continue  # a tombstone is no outcome
-                where = f"{topic} partition {message.partition()} offset {message.offset()}"
-                try:
-                    record = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    raise BankguardError(f"{where}: not a JSON object") from None
-                if not isinstance(record, dict):
-                    raise BankguardError(f"{where}: not a JSON object")
-                yield parse_outcome(record, where)
+                yield decode_outcome(value, f"{topic} partition {message.partition()} offset {message.offset()}")
 
     return OutcomeLog(records())
 
@@ -209,12 +213,5 @@ def _json_lines(path: Path) -> Iterator[Outcome]:
     """Outcomes of a JSON lines file (read as text: Arrow would turn the times into naive timestamps)."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise BankguardError(f"{path}: line {number}: not a JSON object") from None
-            if not isinstance(record, dict):
-                raise BankguardError(f"{path}: line {number}: not a JSON object")
-            yield parse_outcome(record, f"{path}: line {number}")
+            if line.strip():
+                yield decode_outcome(line, f"{path}: line {number}")
