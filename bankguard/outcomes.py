@@ -196,10 +196,10 @@ def decode_outcome(raw: bytes, where: str) -> Outcome:
 def read_outcomes_topic(settings: Settings, topic: str) -> OutcomeLog:
     """Every outcome on ``topic`` (case management's feed, or the desk's), each validated;
     the first bad one is refused in one line naming its partition and offset."""
-    from bankguard.topic_range import TimeRange, read_range
+    from bankguard.topic_range import EVERYTHING, read_range
 
     def records() -> Iterator[Outcome]:
-        for batch in read_range(settings, [topic], TimeRange(0, 2**62)):
+        for batch in read_range(settings, [topic], EVERYTHING):
             for message in batch:
                 value = message.value()
                 if value is None:

@@ -149,9 +149,13 @@ class Stack:
             self._stop_children(stop_timeout_s)
             broker.stop(stop_timeout_s)
 
-    def _start_children(self, bootstrap: str, duration_s: float | None) -> Endpoints:
-        settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
+    def _at(self, bootstrap: str) -> Settings:
+        """The stack's settings, its clients pointed at the broker it started."""
+        return self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
             update={"bootstrap_servers": bootstrap})})
+
+    def _start_children(self, bootstrap: str, duration_s: float | None) -> Endpoints:
+        settings = self._at(bootstrap)
         ensure_topics(settings, bankguard_topics(settings))
         env = settings_env(settings)
         cli = [sys.executable, "-m", "bankguard"]
@@ -282,9 +286,7 @@ class Stack:
         consumed = self._totals(urls, "bankguard_events")
         dlq = self._totals(urls, "bankguard_events_rejected")
         alerts = self._totals(urls, "bankguard_alerts")
-        settings = self.settings.model_copy(update={"kafka": self.settings.kafka.model_copy(
-            update={"bootstrap_servers": endpoints.broker})})
-        detection = detection_by_scenario(settings, {key: consumed.get(key, 0) for key in SCENARIOS})
+        detection = detection_by_scenario(self._at(endpoints.broker), {key: consumed.get(key, 0) for key in SCENARIOS})
         return {
             "drained": drained,
             "seed": report["seed"],

@@ -14,10 +14,8 @@ from typing import Any
 import orjson
 
 from bankguard.settings import Settings
-from bankguard.topic_range import TimeRange, read_range
+from bankguard.topic_range import EVERYTHING, read_range
 from bankguard.topics import Topics
-
-EVERYTHING = TimeRange(0, 2**62)
 
 
 def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
@@ -28,6 +26,7 @@ def _records(settings: Settings, topic: str) -> list[dict[str, Any]]:
 def detection_by_scenario(settings: Settings, events: dict[str, int]) -> dict[str, dict[str, Any]]:
     """Per scenario of ``events`` (scenario -> events scored): alerts, alerted events, truth
     events, true positives, precision, recall, and alerts and truth events per 1,000 events."""
+    from bankguard.backtest.evaluation import rates  # the backtest's rates; it loads the models: at the end only
     topics = Topics(settings.topics.prefix)
     alerted: dict[str, set[str]] = defaultdict(set)
     alerts: dict[str, int] = defaultdict(int)
@@ -41,11 +40,11 @@ def detection_by_scenario(settings: Settings, events: dict[str, int]) -> dict[st
     out = {}
     for scenario, scored in events.items():
         tp = len(alerted[scenario] & fraud[scenario])
+        measured = rates(tp, len(alerted[scenario]) - tp, len(fraud[scenario]) - tp)
         out[scenario] = {
             "alerts": alerts[scenario], "alerted_events": len(alerted[scenario]),
             "truth_events": len(fraud[scenario]), "tp": tp,
-            "precision": tp / len(alerted[scenario]) if alerted[scenario] else None,
-            "recall": tp / len(fraud[scenario]) if fraud[scenario] else None,
+            "precision": measured["precision"], "recall": measured["recall"],
             "alerts_per_1000_events": 1000 * alerts[scenario] / scored if scored else None,
             "truth_per_1000_events": 1000 * len(fraud[scenario]) / scored if scored else None,
         }

@@ -50,6 +50,10 @@ class TimeRange:
             raise BankguardError("empty time range: --to must be later than --from")
 
 
+#: Every record a topic holds, whatever its timestamp.
+EVERYTHING = TimeRange(0, 2**62)
+
+
 def parse_time(text: str, option: str = "time") -> int:
     """Epoch milliseconds of an ISO 8601 date or date-time; a time without an offset is UTC."""
     try:

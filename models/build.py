@@ -36,7 +36,7 @@ Progress = Callable[[str], None]
 
 
 def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed: int,
-              metrics: dict[str, float], reference: np.ndarray) -> dict[str, Any]:
+              metrics: dict[str, float], reference: np.ndarray, fitted: int) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "kind": "lstm" if model.name == "lstm" else "sklearn",
         "inputs": {"input": [None, len(data.columns)]},
@@ -49,7 +49,7 @@ def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed
         "reference_row": [float(v) for v in reference],
         "training": {
             "profile": profile.name, "seed": seed, "seconds": model.train_seconds,
-            "fit_rows": len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)),
+            "fit_rows": fitted,
             "train_rows": len(data.split.train), "validation_rows": len(data.split.val),
             "test_rows": len(data.split.test), "params": model.params,
             "export_max_abs_diff": model.export_max_abs_diff,
@@ -74,6 +74,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
     built = time.perf_counter() - started
     trained = train_models(data, profile, seed, models, budget)
     reference = np.median(data.X[data.split.train], axis=0)
+    fitted = len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed))  # the rows every model fitted
     results: dict[str, dict[str, Any]] = {}
     manifests: dict[str, dict[str, Any]] = {}
     for model in trained:
@@ -81,7 +82,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
         metrics["train_seconds"] = model.train_seconds
         metrics["threshold"] = model.threshold.value
         results[model.name] = metrics
-        manifests[model.name] = _manifest(data, model, profile, seed, metrics, reference)
+        manifests[model.name] = _manifest(data, model, profile, seed, metrics, reference, fitted)
     champion = choose_champion({name: manifests[name] for name in MODELS if name in manifests}, pinned)
     no_context = evaluate_scores(no_context_scores(data, profile, seed), 0.5, data, k)
     folder = out / scenario
@@ -97,7 +98,7 @@ def train_scenario(scenario: str, profile: Profile, seed: int, out: Path, k: int
         "no_context_pr_auc": no_context["pr_auc"],
         "no_context": {key: no_context[key] for key in ("pr_auc", "roc_auc", "cp_at_k")},
         "train_rows": len(data.split.train),
-        "fit_rows": len(fit_rows(data.y, data.split.train, profile.max_fit_rows, seed)),
+        "fit_rows": fitted,
         "validation_rows": len(data.split.val),
         "test_rows": len(test),
         "test_positives": int(data.y[test].sum()),

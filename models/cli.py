@@ -98,7 +98,7 @@ def train(
     """Train the six arena models per scenario, compare them on held-out days, write artifacts."""
     from bankguard.models.arena import render_table
     from bankguard.models.build import train_all
-    from bankguard.models.dataset import SplitDates
+    from bankguard.models.dataset import DEFAULT_SPLIT, SplitDates
 
     try:
         keys = parse_scenarios(scenarios)
@@ -107,7 +107,7 @@ def train(
     if (events is None) != (truth is None):
         raise BankguardError("--events and --truth go together")
     dates = SplitDates(_day(train_from), _day(train_to), _day(test_from), _day(test_to), val_days, gap_days)
-    if events is None and dates != SplitDates():
+    if events is None and dates != DEFAULT_SPLIT:
         raise BankguardError("--train-from, --train-to, --test-from, --test-to, --val-days and --gap-days "
                              "cut recorded traffic: give --events and --truth")
     if events is not None and scenarios.strip() == "all":

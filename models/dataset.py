@@ -92,7 +92,7 @@ def _day(value: date) -> int:
     return (value - date(1970, 1, 1)).days
 
 
-def config_for_records(records: list[dict[str, Any]], seed: int = 7, dates: SplitDates = SplitDates()) -> DataConfig:
+def config_for_records(records: list[dict[str, Any]], seed: int = 7, dates: SplitDates = DEFAULT_SPLIT) -> DataConfig:
     """The split of recorded traffic: the given dates, else its own span cut in the same
     proportions as the generated data (the last quarter tested, a gap of one day, three
     from 20 days on, the last 15% of the rest for validation, a warm-up of a tenth, at
@@ -111,7 +111,7 @@ def config_for_records(records: list[dict[str, Any]], seed: int = 7, dates: Spli
     train_from = _day(dates.train_from) if dates.train_from else first + min(5, span // 10)
     val = dates.val_days or max(1, round(span * 0.15))
     ordered = first <= train_from < train_to <= test_from < test_to
-    if not ordered and dates != SplitDates():
+    if not ordered and dates != DEFAULT_SPLIT:
         raise BankguardError("the split must keep train-from < train-to <= test-from < test-to, "
                              "within the events' days")
     if not ordered or train_to - val - train_from < 3:

@@ -5,7 +5,7 @@ ratios of an amount to a mean), and an alert that says ``amt_ratio_30d = 1.65`` 
 the analyst do the arithmetic. Each transform in :mod:`bankguard.models.features` has
 an inverse here, so the reason states the quantity itself ("amount 5.2x this card's
 30-day mean (312.40)"), the same in the worker and in backtests. A column without a
-phrase falls back to ``name = value``, never to nothing.
+phrase falls back to its name in words and its value, never to nothing.
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ def _mean_of(row: Row, ratio: float) -> str:
     return "" if amount is None else f" ({(amount + 1) / math.exp(ratio) - 1:,.2f})"
 
 
+def _never(value: float) -> bool:
+    """Whether a ``log_since_*`` value is the "never seen" one (beyond the horizon)."""
+    return value > math.log1p(NEVER_SECONDS)
+
+
 def _since(value: float, what: str) -> str:
-    if value > math.log1p(NEVER_SECONDS):
+    if _never(value):
         return f"{what} never seen before"
     return f"{what} last seen {duration(math.expm1(value))} earlier"
 
@@ -89,7 +94,7 @@ def number(value: float) -> str:
 _PHRASES: dict[str, Callable[[float, Row, str], str]] = {
     "burst_1h": lambda v, r, e: f"last hour's events {_ratio(v)} this {e}'s usual hourly rate",
     "burst_1d": lambda v, r, e: f"last day's events {_ratio(v)} this {e}'s usual daily rate",
-    "log_since_prev": lambda v, r, e: (f"first event of this {e}" if v > math.log1p(NEVER_SECONDS)
+    "log_since_prev": lambda v, r, e: (f"first event of this {e}" if _never(v)
                                        else f"previous event of this {e} {duration(math.expm1(v))} earlier"),
     "first_event": lambda v, r, e: f"first event of this {e}" if v else f"not the first event of this {e}",
     "has_amount": lambda v, r, e: "has an amount" if v else "no amount",

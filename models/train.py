@@ -158,8 +158,8 @@ def train_sklearn(name: str, data: ScenarioDataset, profile: Profile, seed: int,
     native = pipeline.predict_proba(data.X[val][:2_000])[:, 1]
     diff = float(np.max(np.abs(native - scores[:2_000]))) if len(native) else 0.0
     _check_export(name, diff)
-    return TrainedModel(name, onnx, choose_threshold(data.y[val], scores, budget),
-                        Calibration.fit(data.y[val], scores), seconds, _describe(estimator), diff)
+    return TrainedModel(name, onnx, *_from_validation(data.y[val], scores, budget), seconds, _describe(estimator),
+                        diff)
 
 
 def no_context_scores(data: ScenarioDataset, profile: Profile, seed: int) -> np.ndarray:
@@ -193,8 +193,13 @@ def train_sequence(data: ScenarioDataset, profile: Profile, seed: int,
     native = predict(net, data.seq[val][:2_000], data.X[val][:2_000])
     diff = float(np.max(np.abs(native - scores[:2_000]))) if len(native) else 0.0
     _check_export("lstm", diff)
-    return TrainedModel("lstm", onnx, choose_threshold(data.y[val], scores, budget),
-                        Calibration.fit(data.y[val], scores), seconds, asdict(profile.lstm), diff)
+    return TrainedModel("lstm", onnx, *_from_validation(data.y[val], scores, budget), seconds, asdict(profile.lstm),
+                        diff)
+
+
+def _from_validation(y: np.ndarray, scores: np.ndarray, budget: float) -> tuple[Threshold, Calibration]:
+    """A model's threshold and calibration, both from its exported scores on the validation slice."""
+    return choose_threshold(y, scores, budget), Calibration.fit(y, scores)
 
 
 def _check_export(name: str, diff: float) -> None:

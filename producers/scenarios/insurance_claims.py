@@ -34,6 +34,7 @@ SPREAD = np.array([1.0, 0.9, 1.1, 0.6])
 # Share of ordinary claims filed by a policy for the first time: a policy claims about once
 # a year, so in any month most claims come from policies never seen claiming before.
 FIRST_CLAIM_SHARE = 0.6
+NEW_POLICY_SHARE, NEW_AGE_DAYS, BOOK_AGE_DAYS = 0.04, (7, 90), (90, 3_650)  # the book's policy ages
 # provider id range per line: clinics, garages, property assessors, (life claims have none)
 PROVIDERS = np.array([[0, 6_000], [6_000, 9_000], [9_000, 9_800], [9_800, 10_000]])
 MEMOS = np.array([["门诊费用", "住院费用", "药品费用"], ["车辆维修", "定损理赔", "玻璃更换"],
@@ -48,8 +49,8 @@ class InsuranceClaimsGenerator(ScenarioGenerator):
         n, rng = self.n_entities, self.rng
         self.line = rng.choice(len(LINES), n, p=LINE_WEIGHTS)
         self.cover = rng.lognormal(0.0, 0.4, n)  # sum insured relative to the line's norm
-        new = rng.random(n) < 0.04  # issued within the last quarter
-        self.age_days = np.where(new, rng.integers(7, 90, n), rng.integers(90, 3_650, n))
+        new = rng.random(n) < NEW_POLICY_SHARE  # issued within the last quarter
+        self.age_days = np.where(new, rng.integers(*NEW_AGE_DAYS, n), rng.integers(*BOOK_AGE_DAYS, n))
         self.claims = self._history(self.line, self.age_days)
         self.provider = self._random_provider(self.line)
         self.start_text: np.ndarray | None = None  # dates fixed by the first event's day
@@ -100,8 +101,8 @@ class InsuranceClaimsGenerator(ScenarioGenerator):
         book): each an ordinary claim of a policy issued for it, as pattern policies are."""
         out = []
         for line, t in zip(lines.tolist(), timestamps_ms.tolist(), strict=True):
-            new = self.rng.random() < 0.04  # issued within the last quarter, as in the book
-            age = int(self.rng.integers(7, 90) if new else self.rng.integers(90, 3_650))
+            new = self.rng.random() < NEW_POLICY_SHARE  # issued within the last quarter, as in the book
+            age = int(self.rng.integers(*NEW_AGE_DAYS) if new else self.rng.integers(*BOOK_AGE_DAYS))
             claim = self._claim(self._issue(int(t), age, line), float(self.rng.lognormal(0.0, SPREAD[line])))
             out.append(claim | {"amount": max(claim["amount"], 50.0)})  # the book's floor, as below
         return out
