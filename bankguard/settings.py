@@ -91,6 +91,16 @@ class ModelSettings(BaseModel):
     dir: Path | None = Field(None, description="Artifacts directory (default: the shipped models/artifacts).")
     shadows: bool = Field(True, description="Also score with the non-champion models (metrics only).")
     forecast_interval_s: float = Field(60.0, gt=0, description="Interval the risk forecast closes (a minute).")
+    drift_window: int = Field(2_000, ge=10, description="Last champion scores per scenario whose drift from "
+                              "the validation scores (PSI) is exported.")
+    drift_min_scores: int = Field(500, ge=10, description="Champion scores a scenario needs before its drift is "
+                                  "exported (fewer make a noisy PSI).")
+
+    @model_validator(mode="after")
+    def _drift_minimum_fits(self) -> ModelSettings:
+        if self.drift_min_scores > self.drift_window:
+            raise ValueError("drift_min_scores is above drift_window")
+        return self
 
 
 class RulesSettings(BaseModel):
@@ -126,6 +136,17 @@ class InvestigationSettings(BaseModel):
         return self
 
 
+class EvaluatorSettings(BaseModel):
+    """The evaluator (``bankguard evaluate``): detection quality from alerts and confirmed outcomes."""
+
+    window_days: int = Field(7, ge=1, description="Days of event time the figures cover.")
+    precision_objective: float = Field(0.5, ge=0, le=1, description="Precision every detector is held to.")
+    recall_objective: float = Field(0.6, ge=0, le=1, description="Recall a scenario's detectors are held to.")
+    refresh_s: float = Field(5.0, gt=0, description="Seconds between two computations of the figures.")
+    metrics_port: int = Field(8002, ge=0, le=65535, description="Port of the evaluator's /metrics.")
+    metrics_bind: str = Field("127.0.0.1", description="Address of the evaluator's /metrics (0.0.0.0 in containers).")
+
+
 class Settings(BaseSettings):
     """Root settings object; build it with :func:`get_settings`."""
 
@@ -141,6 +162,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     rules: RulesSettings = RulesSettings()
     investigations: InvestigationSettings = InvestigationSettings()
+    evaluator: EvaluatorSettings = EvaluatorSettings()
     run_dir: Path = Field(Path(".bankguard"), description="Logs, configs and summaries of `up`.")
     rules_path: Path | None = Field(
         None, description="Rules YAML used until one is published on the control topic (default: built-in)."

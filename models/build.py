@@ -45,6 +45,7 @@ def _manifest(data: ScenarioDataset, model: TrainedModel, profile: Profile, seed
         "threshold_from": model.threshold.manifest(),
         "validation_f1": model.threshold.validation_f1,
         "calibration": model.calibration.manifest(),
+        "score_reference": model.score_reference.manifest(),
         "metrics": metrics,
         "reference_row": [float(v) for v in reference],
         "training": {

@@ -7,6 +7,9 @@ Why a manifest and two checks on every load:
   a model must be fed exactly the columns it was trained on. When the code's feature
   spec changes, old artifacts are refused with the first difference named, rather
   than silently reading shifted columns.
+The validation scores' distribution (``score_reference``, :mod:`bankguard.models.drift`)
+is required too: the worker measures the champion's live drift against it, so a model
+without one is refused as out of date rather than served unwatched.
 Artifacts are ONNX only (no pickle/joblib: loading one never executes code).
 
 The champion of a scenario is the model with the best held-out PR-AUC, unless a pin
@@ -26,12 +29,13 @@ from typing import Any
 
 from bankguard.errors import BankguardError
 from bankguard.models.budget import Calibration
+from bankguard.models.drift import ScoreReference
 from bankguard.models.features import feature_signature
 from bankguard.models.sequences import SEQ_LEN, vector_width
 from bankguard.scenarios import SCENARIOS
 
 MODELS = ("logreg", "linear_svm", "random_forest", "hist_gbdt", "mlp", "lstm")  # the arena, in table order
-FORMAT_VERSION = 2  # 2: thresholds capped by the alert budget, calibration knots
+FORMAT_VERSION = 3  # 2: thresholds capped by the alert budget, calibration knots; 3: score_reference
 SEQUENCE_VERSION = 1  # bump when event_vector changes meaning
 ARTIFACT = "model.onnx"
 MANIFEST = "manifest.json"
@@ -60,6 +64,11 @@ class LoadedModel:
     @property
     def calibration(self) -> Calibration:
         return Calibration.from_manifest(self.manifest["calibration"])
+
+    @property
+    def score_reference(self) -> ScoreReference:
+        """The validation scores' bins and shares, which live drift is measured against."""
+        return ScoreReference.from_manifest(self.manifest["score_reference"])
 
     @property
     def budget(self) -> float:
@@ -177,6 +186,13 @@ def load_model(root: Path, scenario: str, name: str) -> LoadedModel:
         where = _first_difference(manifest["sequence"], sequence_signature(scenario))
         raise ArtifactError(f"model artifact {folder}: built for other sequences than the code's "
                             f"(sequence.{where}); retrain with 'bankguard train'")
+    if "score_reference" not in manifest:
+        raise ArtifactError(f"model artifact {folder}: no score_reference in {MANIFEST}; "
+                            "retrain with 'bankguard train'")
+    try:
+        ScoreReference.from_manifest(manifest["score_reference"])  # a bad one fails here, not mid-stream
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"model artifact {folder}: invalid score_reference in {MANIFEST} ({exc})") from None
     return LoadedModel(scenario, name, manifest, onnx)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from bankguard.alerts import Detector, detector
 from bankguard.errors import BankguardError
 from bankguard.models.budget import Calibration, severity_of
+from bankguard.models.drift import ScoreReference
 from bankguard.features.spec import Feature
 from bankguard.models.features import (
     event_columns,
@@ -125,6 +126,7 @@ class _Scenario:
     models: dict[str, Any]  # name -> onnxruntime session
     thresholds: dict[str, float]
     calibration: Calibration  # the champion's
+    score_reference: ScoreReference  # the champion's validation scores, its live drift's yardstick
     budget: float  # the champion's alert budget, alerts per 1,000 events
     versions: dict[str, str]
     reference: np.ndarray  # training medians, for leave-one-out reasons
@@ -166,6 +168,7 @@ class ModelScorer:
                 models={n: session(loaded[n].onnx) for n in keep},
                 thresholds={n: loaded[n].threshold for n in keep},
                 calibration=loaded[champion].calibration,
+                score_reference=loaded[champion].score_reference,
                 budget=loaded[champion].budget,
                 versions={n: loaded[n].manifest["sha256"][:12] for n in keep},
                 reference=reference,
@@ -189,6 +192,10 @@ class ModelScorer:
     def budget(self, scenario: str) -> float:
         """The champion's alert budget (alerts per 1,000 events) its threshold was set for."""
         return self._scenarios[scenario].budget
+
+    def score_reference(self, scenario: str) -> ScoreReference:
+        """How the champion's validation scores were distributed: what its live drift is measured against."""
+        return self._scenarios[scenario].score_reference
 
     def models(self, scenario: str) -> list[str]:
         return list(self._scenarios[scenario].models)

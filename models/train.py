@@ -11,8 +11,9 @@ Why these choices:
   that matters here, while it keeps ``bankguard train`` inside its time budget.
 - Thresholds and calibration come from the validation slice, scored by the exported
   ONNX model itself (what the stream will run), never by the native object: the higher
-  of the max-F1 point and the alert budget's, and an isotonic map from score to risk
-  (:mod:`bankguard.models.budget`).
+  of the max-F1 point and the alert budget's, an isotonic map from score to risk
+  (:mod:`bankguard.models.budget`), and the score distribution live drift is measured
+  against (:mod:`bankguard.models.drift`).
 - Nothing is pickled: models leave this module as ONNX bytes only.
 - One thread per fit (OpenMP/BLAS limited, torch set to one): on a two-core machine
   shared with other work, multi-threaded fits spin and stall (HistGradientBoosting
@@ -41,6 +42,7 @@ from threadpoolctl import threadpool_limits
 from bankguard.models.dataset import FULL, QUICK, SMOKE, DataConfig, ScenarioDataset
 from bankguard.models.lstm_config import LstmConfig
 from bankguard.models.budget import DEFAULT_BUDGET_PER_1000, Calibration, Threshold, choose_threshold
+from bankguard.models.drift import ScoreReference, score_reference
 from bankguard.models.onnx_export import probabilities, session, sklearn_to_onnx, torch_to_onnx
 from bankguard.models.registry import MODELS
 
@@ -82,6 +84,7 @@ class TrainedModel:
     onnx: bytes
     threshold: Threshold
     calibration: Calibration
+    score_reference: ScoreReference
     train_seconds: float
     params: dict[str, Any]
     export_max_abs_diff: float
@@ -197,9 +200,11 @@ def train_sequence(data: ScenarioDataset, profile: Profile, seed: int,
                         diff)
 
 
-def _from_validation(y: np.ndarray, scores: np.ndarray, budget: float) -> tuple[Threshold, Calibration]:
-    """A model's threshold and calibration, both from its exported scores on the validation slice."""
-    return choose_threshold(y, scores, budget), Calibration.fit(y, scores)
+def _from_validation(y: np.ndarray, scores: np.ndarray,
+                     budget: float) -> tuple[Threshold, Calibration, ScoreReference]:
+    """A model's threshold, calibration and score reference, all from its exported scores on the
+    validation slice."""
+    return choose_threshold(y, scores, budget), Calibration.fit(y, scores), score_reference(scores)
 
 
 def _check_export(name: str, diff: float) -> None:

@@ -229,7 +229,8 @@ def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage 
     from bankguard.stream_agents.model_stage import ForecastStage, ModelStage
 
     root = settings.models.dir or default_dir()
-    stage = ModelStage(ModelScorer(root, shadows=settings.models.shadows), metrics)
+    stage = ModelStage(ModelScorer(root, shadows=settings.models.shadows), metrics,
+                       drift_window=settings.models.drift_window, drift_min_scores=settings.models.drift_min_scores)
     metrics.registry.register(ArenaCollector(root))
     forecast = ForecastStage(Forecaster(root), metrics, settings.models.forecast_interval_s)
     return stage, forecast

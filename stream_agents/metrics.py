@@ -1,7 +1,8 @@
 """The worker's Prometheus metrics (prometheus-client, Prometheus naming guide).
 
 Label values are pre-initialised so every series exists at 0 from start-up, which
-keeps ``rate()`` and absence alerts honest. No entity or event ids as labels.
+keeps ``rate()`` and absence alerts honest; the score drift is the exception, absent
+until measured, since a 0 there would read "stable". No entity or event ids as labels.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class WorkerMetrics:
         self.model_agreement = Gauge("bankguard_model_agreement", "Share of the last batch's events on which "
                                      "a model's decision matches the champion's.", ["scenario", "model"],
                                      registry=registry)
+        self.model_score_psi = Gauge("bankguard_model_score_psi", "Population stability index of the champion's "
+                                     "last scores against its validation scores, the manifest's score_reference "
+                                     "(< 0.1 stable, 0.1-0.25 moderate, > 0.25 significant shift).",
+                                     ["scenario", "model"], registry=registry)
         self.risk_forecast = Gauge("bankguard_risk_forecast_ratio", "Forecast high-risk ratio over the next "
                                    "horizon (minutes).", ["scenario", "horizon"], registry=registry)
         self._recent: dict[str, deque[bool]] = {scenario: deque(maxlen=RECENT_EVENTS) for scenario in SCENARIOS}
@@ -94,6 +99,7 @@ class WorkerMetrics:
         """Forget what may now belong to another worker, so no stale value keeps an alert firing."""
         self._lag.clear()
         self.consumer_lag.clear()
+        self.model_score_psi.clear()  # back with the scenario's next batch here, if it still comes
         for scenario, recent in self._recent.items():
             recent.clear()
             self.high_risk_ratio.labels(scenario).set(0)
@@ -105,6 +111,9 @@ class WorkerMetrics:
             self.model_score.observe(values, scenario, model)
             self.model_agreement.labels(scenario, model).set(float(np.mean((values >= thresholds[model]) == decided)))
             self.model_inference.labels(model).observe(seconds[model])
+
+    def record_drift(self, scenario: str, champion: str, psi: float) -> None:
+        self.model_score_psi.labels(scenario, champion).set(psi)
 
     def record_forecast(self, scenario: str, forecast: dict[int, float]) -> None:
         for horizon, ratio in forecast.items():

@@ -5,7 +5,9 @@ ONNX run each, from the same entity state the rules read (window features plus t
 entity's last events as a sequence). Only the champion raises alerts; the shadows'
 scores and their agreement with the champion are metrics, so a challenger can be
 judged on live traffic before it is promoted. Alerts carry the features that pushed
-the champion's score up as evidence.
+the champion's score up as evidence. The champion's last scores per scenario are kept
+as bin counts, and their drift from its validation scores (PSI, :mod:`bankguard.models.drift`)
+is a metric: the threshold and severities hold only while the two are alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bankguard.features.spec import Feature
 from bankguard.models.forecast import Forecaster
 from bankguard.models.features import event_columns, model_matrix, scenario_features
 from bankguard.models.budget import HIGH_RISK
+from bankguard.models.drift import ScoreWindow
 from bankguard.models.scoring import ModelAlert, ModelScorer, model_alert
 from bankguard.models.sequences import SequenceBuffer
 from bankguard.stream_agents.metrics import WorkerMetrics
@@ -29,9 +32,12 @@ SEQUENCE_KEY = "seq"  # the entity state's extra holding the model's sequence bu
 class ModelStage:
     """Wraps a loaded :class:`ModelScorer` for the worker's batches."""
 
-    def __init__(self, scorer: ModelScorer, metrics: WorkerMetrics | None = None) -> None:
+    def __init__(self, scorer: ModelScorer, metrics: WorkerMetrics | None = None, *, drift_window: int,
+                 drift_min_scores: int) -> None:
         self.scorer = scorer
         self.metrics = metrics
+        self._drift = {scenario: ScoreWindow(scorer.score_reference(scenario), drift_window, drift_min_scores)
+                       for scenario in scorer.scenarios}
 
     def features(self, scenario: str) -> tuple[Feature, ...]:
         return self.scorer.window_features(scenario) if scenario in self.scorer.scenarios else ()
@@ -60,6 +66,11 @@ class ModelStage:
         flagged = (result.champion_scores >= result.thresholds[champion]) & (result.champion_risk >= HIGH_RISK)
         if self.metrics is not None:
             self.metrics.record_models(scenario, champion, result.scores, result.thresholds, result.seconds)
+            drift = self._drift[scenario]
+            drift.observe(result.champion_scores)
+            psi = drift.psi()
+            if psi is not None:
+                self.metrics.record_drift(scenario, champion, psi)
         return [model_alert(hit) for hit in result.hits], flagged
 
 

@@ -87,6 +87,23 @@ def test_a_changed_feature_spec_in_the_code_refuses_old_artifacts(registry, monk
     assert "other features than the code's cyber_security spec" in message and "retrain" in message
 
 
+def test_a_manifest_without_a_valid_score_reference_is_refused(registry):
+    path = registry / SCENARIO / "hist_gbdt" / MANIFEST
+    manifest = json.loads(path.read_text())
+    reference = manifest.pop("score_reference")
+    path.write_text(json.dumps(manifest | {"format_version": 2}))  # as artifacts from before the field
+    with pytest.raises(ArtifactError, match="format version 2, this code reads 3; retrain"):
+        load_model(registry, SCENARIO, "hist_gbdt")
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError) as caught:
+        load_model(registry, SCENARIO, "hist_gbdt")
+    message = one_line(caught.value)
+    assert str(path.parent) in message and "no score_reference" in message and "retrain" in message
+    path.write_text(json.dumps(manifest | {"score_reference": reference | {"shares": reference["shares"][:-1]}}))
+    with pytest.raises(ArtifactError, match=r"invalid score_reference .*shares"):
+        ModelScorer(registry, [SCENARIO])
+
+
 def test_a_missing_manifest_is_named(registry):
     (registry / SCENARIO / "lstm" / MANIFEST).unlink()
     with pytest.raises(ArtifactError, match=f"lstm: no {MANIFEST}"):

@@ -12,6 +12,8 @@ import pytest
 from bankguard.models.arena import arena_metrics, score_test
 from bankguard.models.build import train_scenario
 from bankguard.models.dataset import build_dataset
+from bankguard.models.drift import score_reference
+from bankguard.models.onnx_export import probabilities, session
 from bankguard.models.registry import MANIFEST, load_model
 from bankguard.models.scoring import ModelScorer
 from bankguard.models.train import MODELS, PROFILES
@@ -66,6 +68,15 @@ def test_exported_models_beat_the_base_rate(registry, dataset):
         manifest = load_model(registry, SCENARIO, model).manifest
         assert manifest["metrics"]["pr_auc"] > 3 * dataset.base_rate, model
         assert manifest["training"]["export_max_abs_diff"] <= 1e-4
+
+
+def test_manifests_hold_the_bins_of_the_validation_scores(registry, dataset):
+    val = dataset.split.val
+    for model in MODELS:
+        loaded = load_model(registry, SCENARIO, model)
+        seq = dataset.seq[val] if loaded.uses_sequences else None
+        scores = probabilities(session(loaded.onnx), dataset.X[val], seq)
+        assert loaded.score_reference == score_reference(scores), model
 
 
 def test_batch_and_single_event_scores_are_identical(registry, dataset):
