@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import urllib.request
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import urllib.parse
 from urllib.parse import urlparse
 
 import pytest
 
+from bankguard.alert_receiver import AlertReceiver
 from bankguard.broker import free_port
 from conftest import starts_processes
 from bankguard.monitoring import (
@@ -30,30 +29,6 @@ from scoring_helpers import event, send
 
 HOST = "127.0.0.1"
 SECOND = timedelta(seconds=1)
-
-
-class WebhookReceiver:
-    """Alertmanager's webhook target: keeps every notification it is posted."""
-
-    def __init__(self) -> None:
-        received = self.notifications = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.url = f"http://{HOST}:{self.server.server_port}/pager"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def firing(self, alertname: str) -> list[dict]:
-        return [alert for note in self.notifications for alert in note["alerts"]
-                if alert["labels"]["alertname"] == alertname and alert["status"] == "firing"]
 
 
 PRODUCER_PORT = free_port()
@@ -82,24 +57,24 @@ def producer(settings, tmp_path: Path):
 def monitoring(worker, producer, tmp_path: Path):
     prometheus, alertmanager = find_binary(PROMETHEUS_BINARY), find_binary(*ALERTMANAGER_BINARIES)
     assert prometheus and alertmanager, "install them with scripts/install-system-packages.sh"
-    webhook = WebhookReceiver()
-    am_listen, prom_listen = f"{HOST}:{free_port()}", f"{HOST}:{free_port()}"
-    am_config = alertmanager_config(webhook.url)
-    am_config["route"]["group_wait"] = "1s"
-    processes = [
-        ManagedProcess("alertmanager", alertmanager_argv(
-            alertmanager, write_yaml(tmp_path / "am.yml", am_config), tmp_path / "am-data", am_listen),
-            log_path=tmp_path / "alertmanager.log").start(),
-        ManagedProcess("prometheus", prometheus_argv(
-            prometheus, write_yaml(tmp_path / "prom.yml", prometheus_config(
-                ScrapeTargets([urlparse(worker.metrics_url).netloc], [f"{HOST}:{PRODUCER_PORT}"]),
-                alertmanager=am_listen,
-                rule_files=rule_files(), scrape_interval_s=1)),
-            tmp_path / "prom-data", prom_listen), log_path=tmp_path / "prometheus.log").start(),
-    ]
-    yield webhook, f"http://{prom_listen}"
-    for process in processes:
-        process.stop()
+    with AlertReceiver(tmp_path / "notifications.jsonl") as webhook:
+        am_listen, prom_listen = f"{HOST}:{free_port()}", f"{HOST}:{free_port()}"
+        am_config = alertmanager_config(webhook.url)
+        am_config["route"]["group_wait"] = "1s"
+        processes = [
+            ManagedProcess("alertmanager", alertmanager_argv(
+                alertmanager, write_yaml(tmp_path / "am.yml", am_config), tmp_path / "am-data", am_listen),
+                log_path=tmp_path / "alertmanager.log").start(),
+            ManagedProcess("prometheus", prometheus_argv(
+                prometheus, write_yaml(tmp_path / "prom.yml", prometheus_config(
+                    ScrapeTargets([urlparse(worker.metrics_url).netloc], [f"{HOST}:{PRODUCER_PORT}"]),
+                    alertmanager=am_listen,
+                    rule_files=rule_files(), scrape_interval_s=1)),
+                tmp_path / "prom-data", prom_listen), log_path=tmp_path / "prometheus.log").start(),
+        ]
+        yield webhook, f"http://{prom_listen}"
+        for process in processes:
+            process.stop()
 
 
 def prometheus_alerts(url: str) -> list[dict]:
