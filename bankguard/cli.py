@@ -199,6 +199,30 @@ def investigations(
                   f"wrote {report.outcomes} outcomes ({report.skipped} already on the topic)")
 
 
+@app.command()
+def evaluate(
+    metrics_port: Annotated[int | None, typer.Option(help="Port of /metrics (default: BANKGUARD_EVALUATOR__METRICS_PORT).", min=0, max=65535)] = None,
+    report: Annotated[Path | None, typer.Option(help="On stop, write the final figures as JSON here.", dir_okay=False, callback=cli_options.output_file)] = None,
+) -> None:
+    """Run the evaluator: alerts and confirmed outcomes in, detection-quality metrics out."""
+    from bankguard.stream_agents.evaluator.metrics import EvaluatorState, serve_metrics
+    from bankguard.stream_agents.evaluator.process import run_evaluator, write_report
+
+    settings = _settings(evaluator__metrics_port=metrics_port)
+    stop = _stop_flag()
+    state = EvaluatorState()
+    port = settings.evaluator.metrics_port
+    try:
+        serve_metrics(state, settings.evaluator, settings.investigations.capacity_per_day, port,
+                      settings.evaluator.metrics_bind)
+    except OSError as exc:
+        raise BankguardError(f"cannot serve the evaluator's metrics on port {port}: {exc.strerror}") from None
+    evaluator = run_evaluator(settings, state, should_stop=stop.is_set, on_ready=lambda: console.print(
+        f"evaluator: metrics on http://127.0.0.1:{port}/metrics; Ctrl-C stops it"))
+    if report is not None:
+        console.print(f"figures written to {write_report(evaluator, report)}")
+
+
 @ingest_app.command("statements")
 def ingest_statements(
     file: Annotated[Path, typer.Argument(help="Statement CSV (txId, datetime, txAmount, txDirection, txSummary, txCounterparty).")],

@@ -37,6 +37,7 @@ def find_binary(*names: str) -> str | None:
 class ScrapeTargets:
     workers: list[str]
     producers: list[str] = field(default_factory=list)
+    evaluators: list[str] = field(default_factory=list)
 
 
 def prometheus_config(targets: ScrapeTargets, *, alertmanager: str | None,
@@ -54,6 +55,10 @@ def prometheus_config(targets: ScrapeTargets, *, alertmanager: str | None,
     if targets.producers:
         config["scrape_configs"].append(
             {"job_name": "bankguard-producer", "static_configs": [{"targets": targets.producers}]}
+        )
+    if targets.evaluators:
+        config["scrape_configs"].append(
+            {"job_name": "bankguard-evaluator", "static_configs": [{"targets": targets.evaluators}]}
         )
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}

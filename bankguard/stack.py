@@ -10,6 +10,7 @@ quickly with a non-zero exit: see :mod:`~bankguard.supervisor`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bankguard.alert_receiver import AlertReceiver
 from bankguard.broker import EmbeddedBroker, free_port, port_is_free
 from bankguard.errors import BankguardError
 from bankguard.kafka import bankguard_topics, ensure_topics
@@ -47,6 +49,7 @@ from bankguard.topic_detection import detection_by_scenario
 HOST = "127.0.0.1"
 DRAIN_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0  # per child, for a graceful stop
+EVALUATOR_STOP_TIMEOUT_S = 90.0  # the evaluator reads its inputs to the end before it stops
 FAILED_STOP_TIMEOUT_S = 3.0  # per child, once one died: a worker without its broker cannot commit anyway
 
 
@@ -79,6 +82,7 @@ class Endpoints:
     broker: str
     worker_metrics: list[str]
     producer_metrics: str
+    evaluator_metrics: str
     prometheus: str | None = None
     alertmanager: str | None = None
     logs: Path = field(default_factory=Path)
@@ -118,6 +122,10 @@ class Stack:
         self.children: list[ManagedProcess] = []
         self.broker_process: ManagedProcess | None = None
         self.stop_requested = threading.Event()
+        self.evaluator_report = self.run_dir / "evaluator-report.json"
+        self.finished: set[str] = set()  # children stopped on purpose before the others
+        # Where the embedded Alertmanager delivers: a local webhook whose deliveries are logged.
+        self.receiver: AlertReceiver | None = None
 
     # -- lifecycle ----------------------------------------------------------------
     def run(self, *, duration_s: float | None, summary_path: Path | None) -> dict | None:
@@ -147,6 +155,8 @@ class Stack:
             raise
         finally:
             self._stop_children(stop_timeout_s)
+            if self.receiver is not None:
+                self.receiver.stop()
             broker.stop(stop_timeout_s)
 
     def _at(self, bootstrap: str) -> Settings:
@@ -167,13 +177,16 @@ class Stack:
             self._spawn(f"worker-{index}", cli + ["worker", "--web-port", str(port),
                                                   "--loglevel", "info"], env)
         producer_port = _port(8000)
+        evaluator_port = _port(settings.evaluator.metrics_port)
         endpoints = Endpoints(
             broker=bootstrap,
             worker_metrics=[f"http://{HOST}:{port}/metrics" for port in worker_ports],
             producer_metrics=f"http://{HOST}:{producer_port}/metrics",
+            evaluator_metrics=f"http://{HOST}:{evaluator_port}/metrics",
             logs=self.logs,
         )
-        self._start_monitoring(endpoints, worker_ports, producer_port)
+        self._start_monitoring(endpoints, ScrapeTargets([f"{HOST}:{port}" for port in worker_ports],
+                                                        [f"{HOST}:{producer_port}"], [f"{HOST}:{evaluator_port}"]))
         self._await_workers(endpoints.worker_metrics)
 
         clock = LiveClock.for_density(self.rate, len(SCENARIOS), settings.producer.entities_per_scenario,
@@ -188,27 +201,43 @@ class Stack:
             produce += ["--duration", str(duration_s)]
         self._spawn("producer", produce, env)
         self._spawn("investigations", cli + ["investigations"], env)
+        self.evaluator_report.unlink(missing_ok=True)
+        self._spawn("evaluator", cli + ["evaluate", "--metrics-port", str(evaluator_port),
+                                        "--report", str(self.evaluator_report)], env)
         return endpoints
 
-    def _start_monitoring(self, endpoints: Endpoints, worker_ports: list[int], producer_port: int) -> None:
+    def _start_monitoring(self, endpoints: Endpoints, targets: ScrapeTargets) -> None:
         prometheus = find_binary(PROMETHEUS_BINARY)
         alertmanager = find_binary(*ALERTMANAGER_BINARIES)
         am_listen = None
         if alertmanager:
             am_listen = f"{HOST}:{_port(9093)}"
-            config = write_yaml(self.run_dir / "alertmanager" / "alertmanager.yml", alertmanager_config())
+            config = write_yaml(self.run_dir / "alertmanager" / "alertmanager.yml",
+                                alertmanager_config(self._start_receiver().url))
             self._spawn("alertmanager", alertmanager_argv(
                 alertmanager, config, self.run_dir / "alertmanager" / "data", am_listen))
             endpoints.alertmanager = f"http://{am_listen}"
         if prometheus:
             listen = f"{HOST}:{_port(9090)}"
-            targets = ScrapeTargets([f"{HOST}:{port}" for port in worker_ports],
-                                    [f"{HOST}:{producer_port}"])
             config = write_yaml(self.run_dir / "prometheus" / "prometheus.yml", prometheus_config(
                 targets, alertmanager=am_listen, rule_files=rule_files()))
             self._spawn("prometheus", prometheus_argv(
                 prometheus, config, self.run_dir / "prometheus" / "data", listen))
             endpoints.prometheus = f"http://{listen}"
+
+    def _start_receiver(self) -> AlertReceiver:
+        """The webhook Alertmanager delivers to; each delivery is a line on the console and in
+        ``alertmanager/notifications.jsonl`` (this run's only: the file starts empty)."""
+        notifications = self.run_dir / "alertmanager" / "notifications.jsonl"
+        notifications.unlink(missing_ok=True)
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("alertmanager delivered: %(message)s"))
+        receiver_log = logging.getLogger("bankguard.alert_receiver")
+        receiver_log.addHandler(console)
+        receiver_log.setLevel(logging.INFO)
+        receiver_log.propagate = False
+        self.receiver = AlertReceiver(notifications).start()
+        return self.receiver
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
         child = ManagedProcess(name, argv, log_path=self.logs / f"{name}.log", env=env).start()
@@ -222,7 +251,7 @@ class Stack:
         """Raise :class:`ChildDied` for a dead broker, worker or monitor (the broker first: its
         death explains the others'), or a producer that failed."""
         supervised = ([self.broker_process] if self.broker_process is not None else []) + self.children
-        check_alive(supervised, may_finish=frozenset({"producer"}))
+        check_alive(supervised, may_finish=frozenset({"producer", *self.finished}))
 
     def _await_workers(self, urls: list[str], timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -254,7 +283,22 @@ class Stack:
         report = json.loads((self.run_dir / "produce-report.json").read_text())
         produced = {key: counts["produced"] for key, counts in report["scenarios"].items()}
         drained = self._drain(endpoints.worker_metrics, produced)
-        return self._summary(endpoints, produced, drained, report)
+        return self._summary(endpoints, produced, drained, report, self._finish_evaluation())
+
+    def _finish_evaluation(self) -> dict | None:
+        """Stop the desk, then the evaluator (which first reads every input to its end), and
+        return the evaluator's final figures; ``None`` (and a line why) when it wrote none."""
+        for name in ("investigations", "evaluator"):
+            child = self._child(name)
+            child.stop(EVALUATOR_STOP_TIMEOUT_S)
+            if child.returncode != 0:
+                raise ChildDied(death_notice(child))
+            self.finished.add(name)
+        try:
+            return json.loads(self.evaluator_report.read_text())
+        except (OSError, ValueError) as exc:
+            self.console.print(f"evaluator wrote no figures ({exc}); see {self.logs / 'evaluator.log'}")
+            return None
 
     def _drain(self, urls: list[str], produced: dict[str, int]) -> bool:
         """Wait until the workers consumed (or dead-lettered) everything produced."""
@@ -281,7 +325,7 @@ class Stack:
         return totals
 
     def _summary(self, endpoints: Endpoints, produced: dict[str, int], drained: bool,
-                 report: dict) -> dict:
+                 report: dict, evaluation: dict | None) -> dict:
         urls = endpoints.worker_metrics
         consumed = self._totals(urls, "bankguard_events")
         dlq = self._totals(urls, "bankguard_events_rejected")
@@ -296,18 +340,25 @@ class Stack:
             "producer_metrics": endpoints.producer_metrics,
             "prometheus": endpoints.prometheus,
             "alertmanager": endpoints.alertmanager,
+            # what Alertmanager delivered during the run (its webhook's log)
+            "alertmanager_notifications": self.receiver.summary() if self.receiver is not None else None,
+            "evaluator_metrics": endpoints.evaluator_metrics,
+            "evaluator_report": str(self.evaluator_report) if evaluation is not None else None,
             "event_time": report.get("event_time"),  # simulated: it runs faster than the wall clock
             "scenarios": {
                 key: {"produced": produced.get(key, 0), "consumed": consumed.get(key, 0),
                       "dlq": dlq.get(key, 0), "alerts": alerts.get(key, 0),
                       # read back from the alert and truth topics, not from the workers' counts
-                      "detection": detection[key]}
+                      "detection": detection[key],
+                      # what the bank can know: the alerts against the confirmed outcomes
+                      "evaluator": _evaluated(evaluation, key)}
                 for key in SCENARIOS
             },
         }
 
     def _stop_children(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        order = {"producer": 0, "alertmanager": 2, "prometheus": 2}
+        # Workers and the desk (1) before the evaluator, so its last read includes their last records.
+        order = {"producer": 0, "evaluator": 2, "alertmanager": 3, "prometheus": 3}
         for child in sorted(self.children, key=lambda c: order.get(c.name, 1)):
             child.stop(timeout_s)
 
@@ -317,7 +368,18 @@ class Stack:
         for index, url in enumerate(endpoints.worker_metrics):
             table.add_row(f"worker {index} metrics", url)
         table.add_row("producer metrics", endpoints.producer_metrics)
+        table.add_row("evaluator metrics", endpoints.evaluator_metrics)
         table.add_row("prometheus", endpoints.prometheus or "not installed")
         table.add_row("alertmanager", endpoints.alertmanager or "not installed")
+        if self.receiver is not None:
+            table.add_row("alert deliveries", str(self.receiver.log_path))
         table.add_row("logs", str(endpoints.logs))
         self.console.print(table)
+
+
+def _evaluated(evaluation: dict | None, scenario: str) -> dict | None:
+    """A scenario's figures from the evaluator's report, all detectors together (the report
+    itself has them per detector)."""
+    if evaluation is None or scenario not in evaluation.get("scenarios", {}):
+        return None
+    return {key: value for key, value in evaluation["scenarios"][scenario].items() if key != "detectors"}

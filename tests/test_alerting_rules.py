@@ -41,7 +41,8 @@ EXPECTED_ALERTS = {
     "BankGuardHighRiskRatio", "BankGuardConsumerLagGrowing", "BankGuardLatencySLOBreach",
     "BankGuardDeadLetterRate", "BankGuardScenarioStalled", "BankGuardWorkerDown",
     "BankGuardDetectorSilent", "BankGuardProducerDeliveryFailures", "BankGuardRulesConfigRejected",
-    "BankGuardSinkStalled",
+    "BankGuardSinkStalled", "BankGuardDetectorPrecisionLow", "BankGuardDetectionRecallLow",
+    "BankGuardAlertVolumeOverBudget", "BankGuardScoreDrift", "BankGuardEvaluatorDown",
 }
 RECEIVER_BY_SEVERITY = {"critical": "pager", "warning": "ticket"}
 INSTALL_HINT = "install Debian's prometheus and prometheus-alertmanager (scripts/install-system-packages.sh as root)"
@@ -138,7 +139,7 @@ def test_runbook_has_no_section_without_an_alert():
 
 def test_rules_select_the_scrape_jobs_that_exist():
     """A renamed scrape job would silently blind `up{job=...}` alerts."""
-    generated = prometheus_config(ScrapeTargets(["w:1"], ["p:2"]), alertmanager=None, rule_files=[])
+    generated = prometheus_config(ScrapeTargets(["w:1"], ["p:2"], ["e:3"]), alertmanager=None, rule_files=[])
     compose = yaml.safe_load((REPO / "dashboards" / "prometheus" / "prometheus.yml").read_text())
     for config in (generated, compose):
         jobs = {job["job_name"] for job in config["scrape_configs"]}

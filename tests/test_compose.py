@@ -400,7 +400,7 @@ def compose_variable(value: str) -> str:
     return match.group(1)
 
 
-ROLES = {"producer": "producer", "worker": "worker", "investigations": "investigations"}
+ROLES = {"producer": "producer", "worker": "worker", "investigations": "investigations", "evaluator": "evaluator"}
 
 
 @pytest.mark.parametrize("service", bankguard_services())
@@ -451,6 +451,7 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
         "rules-publisher": {"Write": [topics.rules_control]},
         "alerts-reader": {"Read": [topics.alerts]},
         "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes], "Write": [topics.outcomes]},
+        "evaluator": {"Read": [topics.alerts, topics.outcomes, *scenario]},
     }
     assert set(acls()) == set(may) and set(scram_users()) == set(may) | {"admin"}
     for principal, operations in may.items():

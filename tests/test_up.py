@@ -77,10 +77,16 @@ def test_headless_run_loses_nothing(tmp_path):
         if detection["alerted_events"]:
             assert detection["precision"] == detection["tp"] / detection["alerted_events"]
         assert detection["truth_per_1000_events"] == 1000 * detection["truth_events"] / counts["consumed"]
+        evaluated = counts["evaluator"]  # the evaluator read every alert and event before it stopped
+        assert (evaluated["alerts"], evaluated["events"]) == (detection["alerts"], counts["produced"]), scenario
+        assert evaluated["decided_alerts"] <= detection["alerted_events"]
     assert sum(counts["detection"]["truth_events"] for counts in summary["scenarios"].values()) > 0
     assert summary["broker"] == f"127.0.0.1:{env['BANKGUARD_BROKER__PORT']}"
     assert summary["metrics"] == [f"http://127.0.0.1:{env['BANKGUARD_WORKER__WEB_PORT']}/metrics"]
     assert summary["prometheus"] and summary["alertmanager"]
+    deliveries = summary["alertmanager_notifications"]  # the receiver's log, read back
+    assert Path(deliveries["log"]).is_file() and deliveries["notifications"] == len(
+        Path(deliveries["log"]).read_text().splitlines())
     # Event time runs at the models' density: a day of it in well under a minute of wall clock.
     clock = LiveClock.for_density(900, len(SCENARIOS), Settings().producer.entities_per_scenario,
                                   Settings().producer.events_per_entity_per_day)
@@ -116,11 +122,12 @@ def test_interactive_stack_is_scraped_and_ctrl_c_stops_every_process(tmp_path):
             targets = _get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
             healthy = [t["labels"]["job"] for t in targets if t["health"] == "up"]
             rate = _get_json(f"{prometheus}/api/v1/query?query=sum(bankguard_events_total)")["data"]["result"]
-            if len(healthy) == 3 and rate and float(rate[0]["value"][1]) > 0:
+            if len(healthy) == 4 and rate and float(rate[0]["value"][1]) > 0:
                 break
             time.sleep(1)
-        assert sorted(healthy) == ["bankguard-producer", "bankguard-worker", "bankguard-worker"]
-        assert len(processes_with(marker)) >= 6  # broker, 2 workers, producer, prometheus, alertmanager
+        assert sorted(healthy) == ["bankguard-evaluator", "bankguard-producer", "bankguard-worker", "bankguard-worker"]
+        # broker, 2 workers, producer, desk, evaluator, prometheus, alertmanager
+        assert len(processes_with(marker)) >= 8
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(90)

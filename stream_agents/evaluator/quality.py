@@ -1,0 +1,226 @@
+"""Detection quality from confirmed outcomes: whether the alerts deserve an SRE's trust.
+
+The ledger knows what the bank knows: the alerts, the confirmed outcomes (investigations and
+chargebacks) and how many events each scenario had per day of event time. It never reads the
+generator's truth. Per scenario and detector, over the last ``window_days`` of event time:
+
+- **precision of decided alerts**: of the alerted events that have an outcome, the share
+  confirmed fraud. An alert nobody decided yet counts neither way;
+- **recall**: of the confirmed frauds, the share the detector alerted on. Chargebacks are the
+  frauds the bank missed, so they count against it;
+- **alerts on the last closed day**, against the champion's budget (its alerts per 1,000
+  events times that day's events);
+- **daily CP@k**: on each day whose decisions are all in (``decision_delay_days`` after its
+  end), the share of the detector's k highest-scored entities with a confirmed fraud that day,
+  averaged over those days (an entity nobody decided counts as not compromised).
+
+Counting is per event, as backtests count: an event with two alerts of one detector is one
+alerted event. ``all`` is every detector of the scenario together. An event is fraud when any
+of its outcomes says so (a chargeback overturns an investigation that cleared it). The
+figures depend only on the records seen, never on the order they arrived in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bankguard.outcomes import Outcome
+from bankguard.producers.investigations import event_time_ms
+from bankguard.scenarios import SCENARIOS
+
+DAY_MS = 86_400_000
+ALL = "all"  # the detector label of every detector of a scenario together
+
+
+@dataclass(frozen=True)
+class AlertSeen:
+    """What the ledger reads from an alert record."""
+
+    scenario: str
+    event_id: str
+    entity_id: str
+    event_ms: int
+    detector: str
+    score: float
+
+
+def alert_seen(record: Mapping[str, Any]) -> AlertSeen:
+    """An alert record of the alerts topic; ``KeyError``/``TypeError``/``ValueError`` when unusable."""
+    scenario = str(record["scenario"])
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}")
+    return AlertSeen(scenario, str(record["event_id"]), str(record["entity_id"]),
+                     event_time_ms(record["event_time"]), str(record["detector"]["id"]), float(record["score"]))
+
+
+@dataclass
+class _AlertedEvent:
+    day: int
+    entity_id: str
+    scores: dict[str, float] = field(default_factory=dict)  # detector -> its highest score on the event
+
+
+@dataclass
+class _Decision:
+    day: int
+    entity_id: str
+    fraud: bool
+
+
+@dataclass(frozen=True)
+class DetectorQuality:
+    """One detector's figures over the window (``None`` where nothing is known yet)."""
+
+    alerts: int  # alert records (one per event and detector)
+    alerted_events: int
+    decided_alerts: int  # alerted events with an outcome
+    true_alerts: int  # of those, confirmed fraud
+    caught_frauds: int  # confirmed frauds this detector alerted on
+    alerts_last_day: int | None  # alerted events of the last closed day
+    cp_at_k: float | None
+    cp_days: int  # closed days whose decisions are all in: what CP@k averages over
+    precision: float | None
+    recall: float | None
+
+
+@dataclass(frozen=True)
+class ScenarioQuality:
+    """A scenario's figures over the window."""
+
+    events: int
+    events_last_day: int | None
+    confirmed_frauds: int
+    budget_last_day: float | None  # the champion's budget for the last closed day's events
+    detectors: dict[str, DetectorQuality]  # ALL included
+
+    def summary(self) -> dict[str, Any]:
+        """The ``up`` summary's figures for the scenario, all detectors together."""
+        every = self.detectors[ALL]
+
+        def per_1000(count: int) -> float | None:
+            return 1000 * count / self.events if self.events else None
+
+        return {"events": self.events, "alerts": every.alerts, "decided_alerts": every.decided_alerts,
+                "true_alerts": every.true_alerts, "confirmed_frauds": self.confirmed_frauds,
+                "precision": every.precision, "recall": every.recall, "cp_at_k": every.cp_at_k,
+                "alerts_per_1000_events": per_1000(every.alerts),
+                "confirmed_frauds_per_1000_events": per_1000(self.confirmed_frauds)}
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+class QualityLedger:
+    """Feed it alerts, outcomes and event counts in any order; ask :meth:`figures`.
+
+    ``budgets`` maps a scenario to its champion's alert budget (alerts per 1,000 events);
+    ``k`` is the investigators' daily capacity per scenario; a day's decisions are all in
+    ``decision_delay_days`` after its end. Days that left the window are forgotten.
+    """
+
+    def __init__(self, *, k: int, window_days: int, decision_delay_days: float,
+                 budgets: Mapping[str, float] | None = None) -> None:
+        self.k = k
+        self.window_days = window_days
+        self.decision_delay_ms = int(decision_delay_days * DAY_MS)
+        self.budgets = dict(budgets or {})
+        self.clock_ms: int | None = None  # the latest event time seen on a scenario topic
+        self._alerted: dict[str, dict[str, _AlertedEvent]] = defaultdict(dict)  # scenario -> event id ->
+        self._decided: dict[str, dict[str, _Decision]] = defaultdict(dict)
+        self._events: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))  # scenario -> day -> n
+
+    # -- input -----------------------------------------------------------------------------
+    def add_events(self, scenario: str, event_ms: int, count: int = 1) -> None:
+        self._events[scenario][event_ms // DAY_MS] += count
+        self.clock_ms = event_ms if self.clock_ms is None else max(self.clock_ms, event_ms)
+
+    def add_alert(self, alert: AlertSeen) -> None:
+        event = self._alerted[alert.scenario].setdefault(
+            alert.event_id, _AlertedEvent(alert.event_ms // DAY_MS, alert.entity_id))
+        event.scores[alert.detector] = max(alert.score, event.scores.get(alert.detector, alert.score))
+
+    def add_outcome(self, outcome: Outcome) -> None:
+        known = self._decided[outcome.scenario].get(outcome.event_id)
+        fraud = outcome.label == "fraud" or (known is not None and known.fraud)
+        self._decided[outcome.scenario][outcome.event_id] = _Decision(
+            outcome.event_ms // DAY_MS, outcome.entity_id, fraud)
+
+    # -- figures ---------------------------------------------------------------------------
+    def figures(self) -> dict[str, ScenarioQuality]:
+        """Every scenario's figures over the window ending at the latest event time seen."""
+        if self.clock_ms is None:
+            return {}
+        today = self.clock_ms // DAY_MS
+        first_day = today - self.window_days + 1
+        self._forget_before(first_day)
+        # Decisions of day d are all in once its end plus the decision delay has passed.
+        settled = [day for day in range(first_day, today)
+                   if (day + 1) * DAY_MS + self.decision_delay_ms <= self.clock_ms]
+        return {scenario: self._scenario(scenario, today - 1, settled) for scenario in SCENARIOS}
+
+    def _scenario(self, scenario: str, last_closed: int, settled: list[int]) -> ScenarioQuality:
+        alerted = self._alerted.get(scenario, {})
+        decided = self._decided.get(scenario, {})
+        events_by_day = self._events.get(scenario, {})
+        frauds = {event_id for event_id, decision in decided.items() if decision.fraud}
+        compromised = {(decision.day, decision.entity_id) for decision in decided.values() if decision.fraud}
+        have_last_day = last_closed in events_by_day
+        events_last_day = events_by_day.get(last_closed, 0) if have_last_day else None
+        budget = self.budgets.get(scenario)
+        detectors = sorted({name for event in alerted.values() for name in event.scores})
+        return ScenarioQuality(
+            events=sum(events_by_day.values()),
+            events_last_day=events_last_day,
+            confirmed_frauds=len(frauds),
+            budget_last_day=None if budget is None or events_last_day is None else budget * events_last_day / 1000,
+            detectors={name: self._detector(name, alerted, decided, frauds, compromised,
+                                            last_closed if have_last_day else None, settled)
+                       for name in [*detectors, ALL]},
+        )
+
+    def _detector(self, name: str, alerted: Mapping[str, _AlertedEvent], decided: Mapping[str, _Decision],
+                  frauds: set[str], compromised: set[tuple[int, str]], last_closed: int | None,
+                  settled: Iterable[int]) -> DetectorQuality:
+        scores = {event_id: (max(event.scores.values()) if name == ALL else event.scores[name])
+                  for event_id, event in alerted.items() if name == ALL or name in event.scores}
+        outcomes = [decided[event_id].fraud for event_id in scores if event_id in decided]
+        true_alerts = sum(outcomes)
+        caught = sum(1 for event_id in frauds if event_id in scores)
+        top_by_day: dict[int, dict[str, float]] = defaultdict(dict)  # day -> entity -> its highest score
+        for event_id, score in scores.items():
+            event = alerted[event_id]
+            entities = top_by_day[event.day]
+            entities[event.entity_id] = max(score, entities.get(event.entity_id, score))
+        daily_cp = []
+        for day in settled:
+            ranked = sorted(top_by_day.get(day, {}).items(), key=lambda item: (-item[1], item[0]))[:self.k]
+            if ranked and self.k:
+                daily_cp.append(sum((day, entity) in compromised for entity, _ in ranked) / self.k)
+        return DetectorQuality(
+            alerts=sum(len(alerted[event_id].scores) for event_id in scores) if name == ALL else len(scores),
+            alerted_events=len(scores),
+            decided_alerts=len(outcomes),
+            true_alerts=true_alerts,
+            caught_frauds=caught,
+            alerts_last_day=None if last_closed is None else sum(
+                1 for event_id in scores if alerted[event_id].day == last_closed),
+            cp_at_k=sum(daily_cp) / len(daily_cp) if daily_cp else None,
+            cp_days=len(daily_cp),
+            precision=_ratio(true_alerts, len(outcomes)),
+            recall=_ratio(caught, len(frauds)),
+        )
+
+    def _forget_before(self, first_day: int) -> None:
+        for alerted in self._alerted.values():
+            for event_id in [e for e, event in alerted.items() if event.day < first_day]:
+                del alerted[event_id]
+        for decided in self._decided.values():
+            for event_id in [e for e, decision in decided.items() if decision.day < first_day]:
+                del decided[event_id]
+        for days in self._events.values():
+            for day in [d for d in days if d < first_day]:
+                del days[day]
