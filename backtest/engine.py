@@ -28,7 +28,9 @@ from bankguard.rules.config import RulesConfig
 from bankguard.topic_range import TimeRange
 
 ALERT_COLUMNS = ["alert_id", "event_id", "scenario", "entity_id", "event_time", "t_ms", "detector", "kind",
-                 "version", "severity", "score", "reasons", "evidence", "rules_config_version"]
+                 "version", "severity", "score", "amount", "currency", "counterparty", "reasons", "evidence",
+                 "rules_config_version"]
+CASE_FIELDS = ("amount", "currency", "counterparty")  # the event's, as the stream's alerts carry them
 
 
 @dataclass
@@ -104,9 +106,12 @@ def _records(scenario: str, frame: pd.DataFrame, found: list[Finding], config_ve
     picked = frame.iloc[rows]
     ids, entities, times = (picked[name].tolist() for name in ("event_id", "entity_id", "event_time"))
     t_ms = picked["t_ms"].tolist()
+    fields = {name: [None if pd.isna(v) else v for v in picked[name].tolist()] if name in picked else [None] * len(rows)
+              for name in CASE_FIELDS}
     out = []
     for i, hit in enumerate(found):
-        event = {"event_id": ids[i], "entity_id": entities[i], "event_time": times[i]}
+        event = {"event_id": ids[i], "entity_id": entities[i], "event_time": times[i]} | {
+            name: values[i] for name, values in fields.items()}
         record = alert_record(scenario=scenario, event=event, finding=hit, config_version=config_version,
                               detected_at=detected_at)
         del record["schema_version"], record["detected_at"]

@@ -2,8 +2,10 @@
 
 ``alert_id`` is derived from the event and the detector, so scoring the same event
 twice (at-least-once delivery, a restart, a replay) yields the same id and a case
-system can deduplicate on it. Alerts carry the numbers the decision used, not the
-customer's personal data (no names, memos or addresses).
+system can deduplicate on it. Alerts carry the numbers the decision used and what a
+case system acts on (amount, currency, counterparty, the source record), not the
+customer's personal data (no names, memos or addresses). Their Kafka headers repeat the
+schema version, id, scenario, severity and detector, so a consumer routes without parsing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any, Final, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-ALERT_SCHEMA_VERSION: Final = 1
+ALERT_SCHEMA_VERSION: Final = 2
+#: Header names of an alert record (values UTF-8 text).
+HEADER_SCHEMA: Final = "bankguard.schema"
+HEADER_ALERT_ID: Final = "bankguard.alert_id"
+HEADER_SCENARIO: Final = "bankguard.scenario"
+HEADER_SEVERITY: Final = "bankguard.severity"
+HEADER_DETECTOR: Final = "bankguard.detector"
 _NAMESPACE = uuid.UUID("6f1c54b2-43a5-4d0e-9d3f-6a2b1c0e9b57")
 
 
@@ -32,6 +40,16 @@ def detector(kind: Literal["rule", "model"], detector_id: str, version: int | st
     """The detector, built once per (kind, id, version): it is immutable, and alerts by the
     thousand would each validate a new one."""
     return Detector(kind=kind, id=detector_id, version=version)
+
+
+class AlertSource(BaseModel):
+    """Where the event that fired is on Kafka: a case system can fetch the original record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
 
 
 class Finding(Protocol):
@@ -56,7 +74,7 @@ class Alert(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = ALERT_SCHEMA_VERSION
+    schema_version: Literal[2] = ALERT_SCHEMA_VERSION
     alert_id: str = Field(description="Deterministic: same event and detector, same id.")
     event_id: str
     scenario: str
@@ -66,6 +84,10 @@ class Alert(BaseModel):
     severity: Literal["low", "medium", "high", "critical"]
     score: float = Field(ge=0, le=1)
     detector: Detector
+    amount: float | None = Field(description="The event's amount, if it has one.")
+    currency: str | None = Field(description="ISO 4217 currency of the amount.")
+    counterparty: str | None = Field(description="The event's counterparty (merchant, terminal, payee...), if any.")
+    source: AlertSource | None = Field(description="The event's record on Kafka; null when scored from a file.")
     rules_config_version: str | None = Field(description="Rules configuration that produced it.")
     reasons: list[str]
     evidence: dict[str, Any]
@@ -76,8 +98,9 @@ def alert_id(scenario: str, event_id: str, detector_id: str, detector_version: i
 
 
 def alert_record(*, scenario: str, event: dict[str, Any], finding: Finding, config_version: str | None,
-                 detected_at: datetime | None = None) -> dict[str, Any]:
-    """The JSON-ready alert for one finding (validated by the schema tests, built as a dict for speed)."""
+                 detected_at: datetime | None = None, source: tuple[str, int, int] | None = None) -> dict[str, Any]:
+    """The JSON-ready alert for one finding (validated by the schema tests, built as a dict for
+    speed); ``source`` is the event's (topic, partition, offset)."""
     detector = finding.detector
     return {
         "schema_version": ALERT_SCHEMA_VERSION,
@@ -90,7 +113,18 @@ def alert_record(*, scenario: str, event: dict[str, Any], finding: Finding, conf
         "severity": finding.severity,
         "score": finding.score,
         "detector": detector.model_dump(),
+        "amount": event.get("amount"),
+        "currency": event.get("currency"),
+        "counterparty": event.get("counterparty"),
+        "source": None if source is None else {"topic": source[0], "partition": source[1], "offset": source[2]},
         "rules_config_version": config_version,
         "reasons": list(finding.reasons),
         "evidence": finding.evidence,
     }
+
+
+def alert_headers(record: dict[str, Any]) -> dict[str, bytes]:
+    """The Kafka headers of an alert record: what a consumer routes on without parsing it."""
+    return {HEADER_SCHEMA: f"alert.v{record['schema_version']}".encode(),
+            HEADER_ALERT_ID: record["alert_id"].encode(), HEADER_SCENARIO: record["scenario"].encode(),
+            HEADER_SEVERITY: record["severity"].encode(), HEADER_DETECTOR: record["detector"]["id"].encode()}

@@ -91,6 +91,7 @@ def bankguard_topics(settings: Settings) -> list[TopicSpec]:
     specs += [
         TopicSpec(topics.truth, count),
         TopicSpec(topics.alerts, count),
+        TopicSpec(topics.cases, count, compacted=True),
         TopicSpec(topics.outcomes, count),
         TopicSpec(topics.dlq, 1),
         TopicSpec(topics.rules_control, 1, compacted=True),

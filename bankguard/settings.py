@@ -82,6 +82,8 @@ class WorkerSettings(BaseModel):
     max_poll_records: int | None = 2_000
     commit_interval_s: float = Field(2.8, gt=0, description="How often consumed offsets are committed.")
     data_dir: Path = Path(".bankguard/worker-data")
+    case_window_hours: float = Field(24.0, gt=0, le=744, description="Event time one case groups an entity's "
+                                     "alerts over (windows aligned to the Unix epoch: 24 h is a UTC day).")
 
 
 class ModelSettings(BaseModel):

@@ -36,6 +36,11 @@ class Topics:
         return f"{self.prefix}.alerts"
 
     @property
+    def cases(self) -> str:
+        """An entity's alerts of one window, grouped (``bankguard.cases``), keyed by case id."""
+        return f"{self.prefix}.cases"
+
+    @property
     def outcomes(self) -> str:
         """Confirmed dispositions (``bankguard.outcomes``): the only way a label reaches scoring."""
         return f"{self.prefix}.outcomes"

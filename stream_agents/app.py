@@ -140,7 +140,8 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
     watcher.on_reject = lambda reason: metrics.rules_rejected.inc()  # the watcher dead-letters it
     metrics.rules_changed(watcher.config)
     models, forecast = load_models(settings, metrics)
-    scorer = StreamScorer(store, lambda: watcher.config, models)
+    scorer = StreamScorer(store, lambda: watcher.config, models,
+                          case_window_ms=int(settings.worker.case_window_hours * 3_600_000))
 
     app.on_partitions_revoked.connect(revoke_handler(commit_point, store, snapshots, metrics))  # type: ignore[arg-type]
 
@@ -162,7 +163,9 @@ def create_app(settings: Settings, watcher: RulesWatcher) -> faust.App:
             sink.send(topics.dlq, rejected.key, rejected.value, headers=rejected.letter.headers())
             metrics.rejected.labels(rejected.scenario, rejected.letter.reason).inc()
         for alert in scored.alerts:
-            sink.send(topics.alerts, alert.key, alert.value)
+            sink.send(topics.alerts, alert.key, alert.value, headers=alert.headers)
+        for case in scored.cases:
+            sink.send(topics.cases, case.key, case.value, headers=case.headers)
         sink.poll()
         done = time.time()
         for scenario, count in scored.valid.items():

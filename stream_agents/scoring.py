@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import orjson
 
-from bankguard.alerts import Finding, alert_record
+from bankguard.alerts import Finding, alert_headers, alert_record
+from bankguard.cases import DEFAULT_WINDOW_MS
+from bankguard.stream_agents.case_stage import CaseOut, CaseStage
 from bankguard.events import InvalidEvent, decode_event, epoch_ms
 from bankguard.features.spec import Feature
 from bankguard.rules import Batch, evaluate, features_for
@@ -57,6 +59,7 @@ class AlertOut(NamedTuple):
 
     key: bytes
     value: bytes
+    headers: dict[str, bytes]
     scenario: str
     detector: str
     severity: str
@@ -92,6 +95,7 @@ class Scored:
     :class:`StateStore` for the next commit point)."""
 
     alerts: list[AlertOut] = field(default_factory=list)
+    cases: list[CaseOut] = field(default_factory=list)  # the new version of each case the batch changed
     dead_letters: list[Rejected] = field(default_factory=list)
     valid: dict[str, int] = field(default_factory=dict)
     # per scenario: when each event arrived (the producer's send time, else its event time),
@@ -102,6 +106,7 @@ class Scored:
     def merge(self, other: Scored) -> None:
         """Add what another part of the same batch produced."""
         self.alerts += other.alerts
+        self.cases += other.cases
         self.dead_letters += other.dead_letters
         for scenario, count in other.valid.items():
             self.valid[scenario] = self.valid.get(scenario, 0) + count
@@ -114,10 +119,12 @@ class Scored:
 class StreamScorer:
     """Rules (and, when loaded, models) over each scenario's share of a batch."""
 
-    def __init__(self, state: StateStore, rules: Callable[[], RulesConfig], models: ModelStage | None = None) -> None:
+    def __init__(self, state: StateStore, rules: Callable[[], RulesConfig], models: ModelStage | None = None,
+                 *, case_window_ms: int = DEFAULT_WINDOW_MS) -> None:
         self.state = state
         self.rules = rules
         self.models = models
+        self.cases = CaseStage(state, case_window_ms)
         self._feature_cache: dict[str, tuple[RulesConfig, tuple[Feature, ...]]] = {}
 
     def score(self, messages: list[Incoming]) -> Scored:
@@ -177,16 +184,18 @@ class StreamScorer:
         features = self._features(scenario, config, model_features)
         values: list[list[float]] = []  # per event, in the order of ``features``
         events: list[dict[str, Any]] = []
+        sources: list[tuple[str, int, int]] = []  # each event's topic, partition and offset
         sequences: list[Any] = []
         out.arrivals_ms[scenario] = [row.event["t_ms"] if row.message.arrived_ms is None else row.message.arrived_ms
                                      for row in rows]
-        for event, partition, offset, _ in rows:
+        for event, partition, offset, message in rows:
             state = self.state.get(state_key(scenario, event["entity_id"]), partition)
             if state.offset is not None and offset <= state.offset:
                 continue  # redelivered: already in the state, its alerts already acknowledged
             state.offset = offset
             values.append(state.observe_row(features, event, event["t_ms"]))
             events.append(event)
+            sources.append((message.topic, partition, offset))
             if models is not None and with_sequences:
                 sequences.append(models.sequence(state, event))
         out.valid[scenario] = len(rows)
@@ -196,18 +205,19 @@ class StreamScorer:
         hits = evaluate(batch, config)
         high = np.zeros(len(events), dtype=bool)
         high[[hit.row for hit in hits if SEVERITY_RANK[hit.severity] >= SEVERITY_RANK["high"]]] = True
+        findings: list[Finding] = list(hits)
         if models is not None and model_features and events:
             model_alerts, flagged = models.score(scenario, events, arrays, sequences)
             high |= flagged
-            for alert in model_alerts:
-                self._emit(out, scenario, events[alert.row], alert, config.version)
+            findings = [*model_alerts, *findings]
         out.high_risk.setdefault(scenario, []).extend(high.tolist())
-        for hit in hits:
-            self._emit(out, scenario, events[hit.row], hit, config.version)
+        alerted = []  # (input partition, alert record), for the cases
+        for finding in findings:
+            event, source = events[finding.row], sources[finding.row]
+            record = alert_record(scenario=scenario, event=event, finding=finding, config_version=config.version,
+                                  source=source)
+            out.alerts.append(AlertOut(event["entity_id"].encode(), orjson.dumps(record), alert_headers(record),
+                                       scenario, finding.detector.id, finding.severity))
+            alerted.append((source[1], record))
+        out.cases += self.cases.update(scenario, alerted, config.cases)
         return out
-
-    @staticmethod
-    def _emit(out: Scored, scenario: str, event: dict[str, Any], finding: Finding, config_version: str) -> None:
-        record = alert_record(scenario=scenario, event=event, finding=finding, config_version=config_version)
-        out.alerts.append(AlertOut(event["entity_id"].encode(), orjson.dumps(record), scenario,
-                                   finding.detector.id, finding.severity))

@@ -13,6 +13,7 @@ import pyarrow as pa
 from confluent_kafka import Producer
 
 from bankguard.backtest.engine import detect
+from bankguard.cases import case_headers, cases_of
 from bankguard.backtest.sources import frames_of
 from bankguard.event_files import json_event_schema
 from bankguard.kafka import producer_config
@@ -121,6 +122,24 @@ def worker_alerts(settings: Settings, worker: Any, *, timeout_s: float = 60.0) -
     topic up to its end offsets."""
     wait_committed(settings, scenario_ends(settings), timeout_s=timeout_s, check=worker.assert_alive)
     return [orjson.loads(r.value) for r in read_topic(settings, Topics(settings.topics.prefix).alerts)]
+
+
+def worker_cases(settings: Settings) -> dict[str, dict]:
+    """The latest version of every case on the cases topic (what compaction keeps), read after
+    :func:`worker_alerts` (the worker sends a batch's cases before it commits the batch); each
+    record's key and headers checked against its content."""
+    latest = {}
+    for record in read_topic(settings, Topics(settings.topics.prefix).cases):
+        case = orjson.loads(record.value)
+        assert record.key == case["case_id"].encode() and record.headers == case_headers(case)
+        latest[case["case_id"]] = case
+    return latest
+
+
+def expected_cases(alerts: Alerts, config: RulesConfig | None = None) -> dict[str, dict]:
+    """The cases of these alerts, each alert once (a redelivered alert is the same alert)."""
+    unique = {alert["alert_id"]: alert for alert in alerts}
+    return {case["case_id"]: case for case in cases_of(unique.values(), (config or load_rules()).cases)}
 
 
 def summary(alerts: Alerts) -> set[tuple[str, str, str]]:

@@ -447,9 +447,9 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
     may = {
         "producer": {"Write": [*scenario, topics.truth]},
         "worker": {"Read": [*scenario, topics.rules_control, topics.state_changelog],
-                   "Write": [topics.alerts, topics.dlq, topics.rules_audit, topics.state_changelog]},
+                   "Write": [topics.alerts, topics.cases, topics.dlq, topics.rules_audit, topics.state_changelog]},
         "rules-publisher": {"Write": [topics.rules_control]},
-        "alerts-reader": {"Read": [topics.alerts]},
+        "alerts-reader": {"Read": [topics.alerts, topics.cases]},
         "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes], "Write": [topics.outcomes]},
         "evaluator": {"Read": [topics.alerts, topics.outcomes, *scenario]},
     }

@@ -62,7 +62,7 @@ def test_the_package_builds_and_runs_from_exactly_what_the_dockerfile_copies(tmp
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     [wheel] = wheels.glob("bankguard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("bankguard/rules/default_rules.yaml", "bankguard/schemas/alert.v1.json",
+    for needed in ("bankguard/rules/default_rules.yaml", "bankguard/schemas/alert.v2.json",
                    "bankguard/backtest/cli.py", "bankguard/stream_agents/web.py",
                    "bankguard/dashboards/alerting/bankguard.rules.yml"):
         assert needed in names, f"the wheel lacks {needed}"

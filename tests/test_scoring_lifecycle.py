@@ -21,7 +21,7 @@ from bankguard.stream_agents.dead_letters import DeadLetter
 from bankguard.topics import Topics
 from conftest import RunningWorker, start_worker
 from kafka_helpers import read_topic, topic_ends, wait_committed, wait_until
-from scoring_helpers import event, send, summary, worker_alerts
+from scoring_helpers import event, expected_cases, send, summary, worker_alerts, worker_cases
 
 DAY = timedelta(days=1)
 DEFAULT_RULES = DEFAULT_CONFIG_PATH
@@ -60,6 +60,9 @@ def test_killed_worker_resumes_with_its_state_and_stable_alert_ids(settings, tmp
         ids.setdefault((alert["event_id"], alert["detector"]["id"]), set()).add(alert["alert_id"])
     assert all(len(found) == 1 for found in ids.values()), "one id per event and detector"
     assert {orjson.loads(r.value)["alert_id"] for r in before} <= {a["alert_id"] for a in alerts}
+    # Re-scored from scratch after the kill, the cases have the same ids and end the same:
+    # the latest version of each is the case of its alerts, each alert once.
+    assert worker_cases(settings) == expected_cases(alerts)
     # The baseline survived and was not double counted by the redelivery: the second large
     # amount sees 4 salaries and the first large amount, mean (40,000 + 60,000) / 5 = 20,000,
     # so 70,000 is an outlier (a double-counted history would give a mean of 16,666.67).

@@ -7,10 +7,15 @@ import json
 from datetime import timedelta
 
 import jsonschema_rs
+import orjson
 import pytest
 
+from bankguard.alerts import alert_headers
 from bankguard.schema_files import ALERT_SCHEMA_PATH
-from scoring_helpers import IN_PROCESS, Alerts, event, send, stream_alerts, summary, worker_alerts
+from bankguard.topics import Topics
+from kafka_helpers import read_to_end, read_topic
+from scoring_helpers import (IN_PROCESS, Alerts, event, expected_cases, send, stream_alerts, summary, worker_alerts,
+                             worker_cases)
 
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
 
@@ -173,6 +178,29 @@ def test_a_worker_raises_exactly_these_alerts_from_the_topics(settings, worker):
     send(settings, large + context)
     alerts = worker_alerts(settings, worker)
     assert_alert_contract(alerts)
+    assert_alerts_point_at_their_events(settings)
+    cases = worker_cases(settings)  # every alert of an entity's day in one case, as the alerts make them
+    assert cases == expected_cases(alerts)
+    assert sum(case["alert_count"] for case in cases.values()) == len(alerts)
     large_entities = {e["entity_id"] for e in large}
     assert_large_amount_alerts([a for a in alerts if a["entity_id"] in large_entities])
     assert_context_alerts([a for a in alerts if a["entity_id"] not in large_entities], expected)
+
+
+def assert_alerts_point_at_their_events(settings) -> None:
+    """Each alert on the topic names its event's record (which holds that event, with the
+    alert's amount, currency and counterparty) and repeats its routing fields as headers."""
+    topics = Topics(settings.topics.prefix)
+    records = read_topic(settings, topics.alerts)
+    events = {(r.topic, r.partition, r.offset): orjson.loads(r.value)
+              for r in read_to_end(settings, list(topics.scenario_topics.values()))[0]}
+    assert records
+    for record in records:
+        alert = orjson.loads(record.value)
+        assert record.headers == alert_headers(alert)
+        assert record.headers["bankguard.schema"] == b"alert.v2"
+        source = alert["source"]
+        event = events[source["topic"], source["partition"], source["offset"]]
+        assert event["event_id"] == alert["event_id"]
+        for name in ("amount", "currency", "counterparty"):
+            assert alert[name] == event.get(name), name

@@ -65,6 +65,25 @@ class KeywordConfig(_Strict):
     lists: tuple[KeywordList, ...] = ()
 
 
+class CaseWeights(_Strict):
+    """How much one hit of a detector says about its entity, in [0, 1]: a typology's weights,
+    combining the detectors of a case into its risk (``bankguard.cases``)."""
+
+    default: float = Field(1.0, ge=0, le=1)  # a detector not listed
+    detectors: dict[str, float] = Field(default_factory=dict)  # detector id (a rule id, model:<name>) -> weight
+
+    @field_validator("detectors")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for detector, weight in value.items():
+            if not 0 <= weight <= 1:
+                raise _error((detector,), f"weight {weight} is outside [0, 1]")
+        return value
+
+    def of(self, detector: str) -> float:
+        return self.detectors.get(detector, self.default)
+
+
 class RulesConfig(_Strict):
     version: str = Field(min_length=1, max_length=64)
     large_amount: LargeAmountConfig
@@ -73,6 +92,7 @@ class RulesConfig(_Strict):
     context: dict[str, dict[str, Any]] = Field(default_factory=dict)
     disabled_rules: tuple[str, ...] = ()
     allow_silent_scenarios: tuple[str, ...] = ()  # signed consent to no active rule (bankguard.rules.coverage)
+    cases: CaseWeights = CaseWeights()
     _params: dict[str, RuleParams] = PrivateAttr(default_factory=dict)
 
     @field_validator("large_amount")
