@@ -3,14 +3,18 @@
 It reads the alerts and truth topics from the beginning and writes each outcome to the
 outcomes topic once the stream's event time reaches its ``decided_at`` (the record's
 timestamp), so nothing downstream learns a label before the bank would. The desk's clock is
-the latest event time seen, less ``lateness_s`` for alerts still on their way. It keeps no
-state of its own: after a restart it replays its inputs, decides the same outcomes (the desk
-is deterministic) and skips those already on the outcomes topic.
+the event time its inputs have reached, held back to what the workers have scored (see
+:class:`ScoringProgress`: the truth is written at once, an event's alerts only once a worker
+scored it), less ``lateness_s``. It keeps no state of its own: after a restart it replays its
+inputs, decides the same outcomes (the desk is deterministic) and skips those already on the
+outcomes topic.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from bankguard.topics import Topics
 
 log = logging.getLogger(__name__)
 OPEN_END_MS = 2**62
+COMMITTED_POLL_S = 1.0  # how often the workers' committed offsets are read
 
 
 @dataclass
@@ -66,6 +71,43 @@ class Watermark:
         return min(reading) if reading else max(self._latest.values())
 
 
+class ScoringProgress:
+    """The event time up to which the workers have scored every event, so all its alerts are
+    written: a worker commits an input offset only once that batch's alerts are acknowledged.
+
+    It reads the scenario topics' record timestamps (their event times) and the worker
+    group's committed offsets; a partition holds the clock at its first record past the
+    committed offset, and one scored to its end does not hold it. Without it the truth,
+    which the producer writes as it goes, would run the desk's clock past alerts the workers
+    are still scoring, and the desk would close their day without them."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, int], deque[tuple[int, int]]] = {}  # partition -> (offset, ms) unscored
+        self._committed: dict[tuple[str, int], int] = {}
+
+    def saw(self, partition: tuple[str, int], offset: int, event_ms: int) -> None:
+        if offset >= self._committed.get(partition, 0):
+            self._pending.setdefault(partition, deque()).append((offset, event_ms))
+
+    def committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        self._committed.update(offsets)
+        for partition, offset in offsets.items():
+            pending = self._pending.get(partition)
+            while pending and pending[0][0] < offset:
+                pending.popleft()
+
+    def value(self) -> int | None:
+        """The earliest event time not yet scored; ``None`` when everything seen is scored."""
+        holding = [pending[0][1] for pending in self._pending.values() if pending]
+        return min(holding) if holding else None
+
+
+def committed_offsets(consumer: Consumer, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The worker group's committed offsets (none yet: 0)."""
+    found = consumer.committed([TopicPartition(topic, partition) for topic, partition in partitions], timeout=10)
+    return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in found}
+
+
 def decided_before(settings: Settings, topic: str) -> set[tuple[str, str]]:
     """(scenario, event id) of every outcome already on the topic."""
     found = set()
@@ -95,10 +137,15 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
         "enable.partition.eof": True,
     })
     producer = Producer(producer_config(settings))
-    counts = partition_counts(settings, [topics.alerts, topics.truth])
-    partitions = [(topic, partition) for topic, count in counts.items() for partition in range(count)]
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in partitions])
-    watermark = Watermark(partitions)
+    scenario_topics = set(topics.scenario_topics.values())
+    counts = partition_counts(settings, [topics.alerts, topics.truth, *scenario_topics])
+    every = [(topic, partition) for topic, count in counts.items() for partition in range(count)]
+    scenario_partitions = [where for where in every if where[0] in scenario_topics]
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in every])
+    watermark = Watermark(every)  # the scenario topics too: the truth must not run ahead of the events read
+    scored = ScoringProgress()
+    workers = Consumer(client_config(settings.kafka) | {"group.id": topics.worker_group, "enable.auto.commit": False})
+    asked_ms = 0.0
     if on_ready is not None:
         on_ready()
     try:
@@ -111,12 +158,22 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                     if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's public EOF code
                         watermark.at_end(where)
                     continue
+                if where[0] in scenario_topics:
+                    scored.saw(where, message.offset() or 0, message.timestamp()[1])
+                    watermark.saw(where, message.timestamp()[1])
+                    continue
                 event_ms = _read(desk, report, message.topic() == topics.alerts, message.value())
                 if event_ms is not None:
                     watermark.saw(where, event_ms)
+            if time.monotonic() - asked_ms >= COMMITTED_POLL_S:
+                scored.committed(committed_offsets(workers, scenario_partitions))
+                asked_ms = time.monotonic()
             clock_ms = watermark.value()
-            if clock_ms is None or not messages:
+            if clock_ms is None:
                 continue
+            unscored_ms = scored.value()
+            if unscored_ms is not None:
+                clock_ms = min(clock_ms, unscored_ms)
             desk.close_through(clock_ms - lateness_ms)
             for outcome in desk.release(clock_ms - lateness_ms):
                 if (outcome.scenario, outcome.event_id) in already:
@@ -131,6 +188,7 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     finally:
         producer.flush(30)
         consumer.close()
+        workers.close()
     return report
 
 

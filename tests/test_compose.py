@@ -450,7 +450,8 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
                    "Write": [topics.alerts, topics.cases, topics.dlq, topics.rules_audit, topics.state_changelog]},
         "rules-publisher": {"Write": [topics.rules_control]},
         "alerts-reader": {"Read": [topics.alerts, topics.cases]},
-        "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes], "Write": [topics.outcomes]},
+        "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes, *scenario],
+                           "Write": [topics.outcomes]},
         "evaluator": {"Read": [topics.alerts, topics.outcomes, *scenario]},
     }
     assert set(acls()) == set(may) and set(scram_users()) == set(may) | {"admin"}
@@ -465,6 +466,8 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
     assert allowed("worker", "Read", "group", topics.worker_group)
     assert allowed("worker", "Read", "group", f"{settings.topics.prefix}-rules-watcher")
     assert allowed("alerts-reader", "Read", "group", "alerts-case-management")
+    assert allowed("investigations", "Describe", "group", topics.worker_group)  # the workers' committed offsets
+    assert not allowed("investigations", "Read", "group", topics.worker_group)
     assert not allowed("producer", "Read", "group", topics.worker_group)
 
 

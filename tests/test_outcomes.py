@@ -297,3 +297,20 @@ def test_the_desk_process_clock_waits_for_every_partition_but_not_for_an_idle_on
     assert clock.value() == T0 + 40 * DAY_MS, "once all caught up, the latest time seen"
     clock.saw(("alerts", 1), T0 + DAY_MS)
     assert clock.value() == T0 + DAY_MS
+
+
+def test_the_desk_s_clock_waits_for_the_events_the_workers_have_not_scored():
+    from bankguard.producers.investigations_stream import ScoringProgress
+
+    progress = ScoringProgress()
+    assert progress.value() is None  # nothing seen: nothing to wait for
+    for offset in range(5):
+        progress.saw(("tx", 0), offset, T0 + offset * DAY_MS)
+    progress.saw(("tx", 1), 0, T0 + 3 * DAY_MS)
+    assert progress.value() == T0, "no offset committed: the first event holds the clock"
+    progress.committed({("tx", 0): 3, ("tx", 1): 0})
+    assert progress.value() == T0 + 3 * DAY_MS, "the earliest unscored event of any partition"
+    progress.committed({("tx", 0): 5, ("tx", 1): 1})
+    assert progress.value() is None, "everything scored: the clock is free"
+    progress.saw(("tx", 0), 4, T0)  # read again after a restart, already scored
+    assert progress.value() is None

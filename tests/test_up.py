@@ -21,7 +21,9 @@ from bankguard.settings import Settings
 from bankguard.stack import LiveClock
 from kafka_helpers import wait_until
 
-pytestmark = pytest.mark.broker  # each test runs the whole stack
+# Each test runs the whole stack, on the default monitoring ports when they are free: one at a
+# time, or two starting together could both find a port free and one child fail to bind it.
+pytestmark = [pytest.mark.broker, pytest.mark.xdist_group("bankguard-up")]
 
 
 def stack_env(tmp_path: Path) -> tuple[dict[str, str], str]:
