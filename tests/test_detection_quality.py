@@ -80,6 +80,9 @@ def stack(settings: Settings, worker: RunningWorker, tmp_path: Path) -> Iterator
     with AlertReceiver(tmp_path / "notifications.jsonl") as receiver:
         am_config = alertmanager_config(receiver.url)
         am_config["route"] |= {"group_wait": "1s", "group_interval": "1s"}
+        prom_config = write_yaml(tmp_path / "prom.yml", prometheus_config(
+            ScrapeTargets([urlparse(worker.metrics_url).netloc], evaluators=[f"{HOST}:{evaluator_port}"]),
+            alertmanager=am_listen, rule_files=quick_rules(tmp_path), scrape_interval_s=1))
         processes = [
             ManagedProcess("investigations", [sys.executable, "-m", "bankguard", "investigations"],
                            log_path=tmp_path / "investigations.log", env=env).start(),
@@ -88,10 +91,8 @@ def stack(settings: Settings, worker: RunningWorker, tmp_path: Path) -> Iterator
             ManagedProcess("alertmanager", alertmanager_argv(
                 alertmanager, write_yaml(tmp_path / "am.yml", am_config), tmp_path / "am-data", am_listen),
                 log_path=tmp_path / "alertmanager.log").start(),
-            ManagedProcess("prometheus", prometheus_argv(prometheus, write_yaml(tmp_path / "prom.yml", prometheus_config(
-                ScrapeTargets([urlparse(worker.metrics_url).netloc], evaluators=[f"{HOST}:{evaluator_port}"]),
-                alertmanager=am_listen, rule_files=quick_rules(tmp_path), scrape_interval_s=1)),
-                tmp_path / "prom-data", prom_listen), log_path=tmp_path / "prometheus.log").start(),
+            ManagedProcess("prometheus", prometheus_argv(prometheus, prom_config, tmp_path / "prom-data", prom_listen),
+                           log_path=tmp_path / "prometheus.log").start(),
         ]
         try:
             yield Stack(settings, worker, f"http://{HOST}:{evaluator_port}/metrics", f"http://{prom_listen}",
@@ -153,7 +154,8 @@ def settled_in_prometheus(stack: Stack, metric: str, detector: str) -> Callable[
             return False
         first = since.setdefault(value, float(result[0]["value"][0]))
         rule = detection_rules(stack)["BankGuardDetectorPrecisionLow"]
-        evaluated = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", rule["lastEvaluation"]).replace("Z", "+00:00"))
+        stamp = re.sub(r"(\.\d{6})\d+", r"\1", rule["lastEvaluation"]).replace("Z", "+00:00")  # to microseconds
+        evaluated = datetime.fromisoformat(stamp)
         return rule["health"] == "ok" and evaluated.timestamp() > first + 6
 
     return holds
