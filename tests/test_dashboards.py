@@ -32,7 +32,7 @@ from bankguard.errors import BankguardError
 
 #: The uids other things link to (alerts' dashboard URLs, bookmarks): changing one is a breaking change.
 EXPECTED_UIDS = {"bankguard-overview", "bankguard-scenario", "bankguard-rules",
-                 "bankguard-models", "bankguard-pipeline"}
+                 "bankguard-models", "bankguard-quality", "bankguard-pipeline"}
 
 #: Prometheus' own target health.
 STANDARD_METRICS = {"up"}
@@ -62,16 +62,19 @@ def all_exprs() -> list[str]:
 
 
 def exported_metric_names() -> set[str]:
-    """Every series name the worker's and the producer's registries can expose."""
+    """Every series name the worker's, the producer's and the evaluator's registries can expose."""
     from bankguard.models.arena import ArenaCollector
     from bankguard.models.registry import default_dir
     from bankguard.producers.metrics import PublisherCollector
     from bankguard.producers.publisher import PublishReport
+    from bankguard.settings import EvaluatorSettings
+    from bankguard.stream_agents.evaluator.metrics import EvaluatorState, QualityCollector
     from bankguard.stream_agents.metrics import WorkerMetrics
 
     registry = CollectorRegistry()
     registry.register(PublisherCollector(PublishReport(seed=0, scenarios={})))
     registry.register(ArenaCollector(default_dir()))  # the worker serves the shipped arena report
+    registry.register(QualityCollector(EvaluatorState(clock_ms=0), EvaluatorSettings(), k=20))
     families = [*WorkerMetrics().registry.collect(), *registry.collect()]
     suffixes = {"counter": ("_total",), "gauge": ("",), "info": ("_info",),
                 "histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}

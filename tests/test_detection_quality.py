@@ -32,6 +32,7 @@ from bankguard.processes import ManagedProcess
 from bankguard.rules.config import DEFAULT_CONFIG_PATH
 from bankguard.settings import Settings, settings_env
 from conftest import RunningWorker, starts_processes
+from dashboard_helpers import QUALITY_BOARD, assert_every_panel_has_data, panel_queries
 from kafka_helpers import wait_until
 
 pytestmark = pytest.mark.broker
@@ -206,3 +207,6 @@ def test_ordinary_traffic_raises_no_quality_page_and_a_noisy_detector_fires_the_
     assert precision is not None and precision < 0.5
     # (The noisy rule's high-severity hits also raise the high-risk page: a bad rules version is
     # one of the causes its runbook names.)
+    # Every panel of the detection-quality board charts these figures (its table, the detectors
+    # below their objective, has a row now).
+    assert_every_panel_has_data(stack.prometheus, panel_queries({QUALITY_BOARD}))
