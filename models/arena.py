@@ -177,7 +177,10 @@ ARENA_METRICS = ("pr_auc", "roc_auc", "recall_at_1pct_fpr", "f1", "accuracy", "p
 
 def arena_metrics(report: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str], float]]:
     """``(name, labels, value)`` samples: ``bankguard_model_arena{scenario,model,metric}``
-    (latencies in seconds, per the naming guide) and ``bankguard_model_champion_info``."""
+    (latencies in seconds, per the naming guide), ``bankguard_model_champion_info`` and
+    ``bankguard_risk_forecast_skill{scenario,horizon}``: 1 - the forecaster's MAE over the
+    last-value forecast's on the test windows, above 0 when it beats last-value (the
+    dashboard charts only those)."""
     k = report.get("k", 10)
     for scenario, entry in report.get("scenarios", {}).items():
         for name, m in entry.get("models", {}).items():
@@ -195,6 +198,12 @@ def arena_metrics(report: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, st
                 float(baseline)
         if entry.get("champion"):
             yield "bankguard_model_champion_info", {"scenario": scenario, "model": entry["champion"]}, 1.0
+    for scenario, forecast in (report.get("forecast") or {}).items():
+        for horizon, mae in (forecast.get("mae") or {}).items():
+            naive = (forecast.get("naive_last_value_mae") or {}).get(horizon)
+            if isinstance(naive, int | float) and naive > 0 and isinstance(mae, int | float) and math.isfinite(mae):
+                labels = {"scenario": scenario, "horizon": str(horizon)}
+                yield "bankguard_risk_forecast_skill", labels, 1.0 - mae / naive
 
 
 class ArenaCollector:
@@ -229,8 +238,10 @@ class ArenaCollector:
                                   labels=["scenario", "model", "metric"])
         champion = GaugeMetricFamily("bankguard_model_champion_info", "The champion model of each scenario (1).",
                                      labels=["scenario", "model"])
+        skill = GaugeMetricFamily("bankguard_risk_forecast_skill", "1 - the risk forecaster's MAE over the "
+                                  "last-value forecast's on the arena's test windows (above 0: it beats last-value).",
+                                  labels=["scenario", "horizon"])
+        families = {family.name: family for family in (arena, champion, skill)}
         for name, labels, value in arena_metrics(self._report_now()):
-            family = arena if name == "bankguard_model_arena" else champion
-            family.add_metric(list(labels.values()), value)
-        yield arena
-        yield champion
+            families[name].add_metric(list(labels.values()), value)
+        yield from families.values()

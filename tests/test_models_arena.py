@@ -121,3 +121,15 @@ def test_two_trainings_with_one_seed_give_identical_artifacts_and_champions(tmp_
     assert reports[0]["champion"] == reports[1]["champion"]
     strip = [{k: v for k, v in r.items() if k not in TIMING_KEYS | {"models"}} for r in reports]
     assert strip[0] == strip[1]
+
+
+def test_forecast_skill_is_measured_against_the_last_value_forecast():
+    from bankguard.models.arena import arena_metrics
+
+    report = {"forecast": {
+        "credit_card": {"mae": {"1": 0.03, "5": 0.01}, "naive_last_value_mae": {"1": 0.02, "5": 0.02}},
+        "aml_kyc": {"mae": {"1": 0.01}, "naive_last_value_mae": {"1": 0.0}},  # no baseline error: no skill
+    }}
+    skill = {(labels["scenario"], labels["horizon"]): value for name, labels, value in arena_metrics(report)
+             if name == "bankguard_risk_forecast_skill"}
+    assert skill == {("credit_card", "1"): pytest.approx(-0.5), ("credit_card", "5"): pytest.approx(0.5)}

@@ -17,6 +17,7 @@ from ..panels import (RATE, SCENARIO, bucket_heatmap, graph, new_dashboard, orga
 UID = "bankguard-models"
 
 MODEL = 'model=~"$model"'
+_SKILL = f"max by (scenario, horizon) (bankguard_risk_forecast_skill{{{SCENARIO}}})"
 
 
 def _arena_table():
@@ -67,9 +68,16 @@ def dashboard() -> Dashboard:
             unit="s", width=12))
         .with_row(row("Forecast"))
         .with_panel(graph("Risk forecast vs actual", [
-            query(f"avg by (scenario, horizon) (bankguard_risk_forecast_ratio{{{SCENARIO}}})",
-                  "forecast {{scenario}} +{{horizon}}"),
+            query(f"avg by (scenario, horizon) (bankguard_risk_forecast_ratio{{{SCENARIO}}})"
+                  f" and on (scenario, horizon) ({_SKILL} > 0)", "forecast {{scenario}} +{{horizon}}"),
             query(f"avg by (scenario) (bankguard_high_risk_ratio{{{SCENARIO}}})", "actual {{scenario}}")],
-            unit="percentunit", max_val=1, width=24, legend_table=True,
-            description="A forecast made at t is for t + horizon: compare it with the actual line one horizon later."))
+            unit="percentunit", max_val=1, width=16, legend_table=True,
+            description="A forecast made at t is for t + horizon: compare it with the actual line one horizon later. "
+                        "Only forecasters that beat the last value on the arena's test windows are charted."))
+        .with_panel(table_panel("Forecast skill against last value", [query(
+            _SKILL, instant=True, fmt=PromQueryFormat.TABLE)], width=8,
+            description="1 - the forecaster's error over the last-value forecast's on the arena's test windows. "
+                        "At or below 0 it does not beat last value, and the chart leaves it out.",
+            transformations=[organize(exclude=("Time",), rename={"Value": "skill"},
+                                      order=("scenario", "horizon", "Value"))]))
     )
