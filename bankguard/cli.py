@@ -188,14 +188,14 @@ def investigations(
     capacity: Annotated[int | None, typer.Option(help="Entities investigated per scenario per day (default: BANKGUARD_INVESTIGATIONS__CAPACITY_PER_DAY).", min=0)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the desk's delays and chargebacks (default: BANKGUARD_INVESTIGATIONS__SEED).")] = None,
 ) -> None:
-    """Run the investigations desk: alerts and truth in, confirmed outcomes out (the outcomes topic)."""
+    """Run the investigations desk: cases and truth in, confirmed outcomes out (the outcomes topic)."""
     from bankguard.producers.investigations_stream import run_desk
 
     settings = _settings(investigations__capacity_per_day=capacity, investigations__seed=seed)
     stop = _stop_flag()
     report = run_desk(settings, should_stop=stop.is_set, on_ready=lambda: console.print(
         f"investigations desk: k={settings.investigations.capacity_per_day} per scenario per day; Ctrl-C stops it"))
-    console.print(f"read {report.alerts} alerts and {report.truth} truth records ({report.invalid} unreadable), "
+    console.print(f"read {report.cases} case records and {report.truth} truth records ({report.invalid} unreadable), "
                   f"wrote {report.outcomes} outcomes ({report.skipped} already on the topic)")
 
 

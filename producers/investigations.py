@@ -1,7 +1,8 @@
 """The investigations desk: the bank's side of the outcomes feed, played deterministically.
 
 Each day of event time (UTC), investigators work the ``capacity_per_day`` (k) highest-risk
-alerted entities of every scenario (risk: the entity's highest alert score that day). For a
+cases of every scenario (``bankguard.cases``: an entity's alerts of the day, risk the
+detectors combined; fed single alerts, an entity's risk is its highest alert score). For a
 worked entity they review the day: every alerted event is labelled fraud or legitimate, and
 the entity's other frauds of the day are found too; the decisions come a delay after the
 day's end. Frauds nobody worked on are reported by customers as chargebacks, a longer delay
@@ -40,6 +41,11 @@ class SeenAlert:
     entity_id: str
     event_ms: int
     score: float
+    rank: float | None = None  # what the desk ranks the entity by (its case's risk); the score if None
+
+    @property
+    def priority(self) -> float:
+        return self.score if self.rank is None else self.rank
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,14 @@ def seen_alert(record: Mapping[str, Any]) -> SeenAlert:
     """An alert record (the topic's, or a backtest's row); ``KeyError``/``ValueError`` when unusable."""
     return SeenAlert(str(record["alert_id"]), str(record["event_id"]), str(record["scenario"]),
                      str(record["entity_id"]), event_time_ms(record["event_time"]), float(record["score"]))
+
+
+def seen_case(record: Mapping[str, Any]) -> list[SeenAlert]:
+    """A case record's listed alerts, each ranked by the case's risk; ``KeyError``/``ValueError``
+    when unusable."""
+    scenario, entity, risk = str(record["scenario"]), str(record["entity_id"]), float(record["risk"])
+    return [SeenAlert(str(alert["alert_id"]), str(alert["event_id"]), scenario, entity,
+                      event_time_ms(alert["event_time"]), float(alert["risk"]), risk) for alert in record["alerts"]]
 
 
 def seen_fraud(record: Mapping[str, Any]) -> SeenFraud | None:
@@ -100,7 +114,8 @@ class InvestigationsDesk:
             return
         events = self._alerts.setdefault((alert.scenario, day), {})
         best = events.get(alert.event_id)
-        if best is None or (alert.score, alert.alert_id) > (best.score, best.alert_id):
+        # Equal but for the rank: a newer version of its case (a case's risk only grows).
+        if best is None or (alert.score, alert.alert_id, alert.priority) > (best.score, best.alert_id, best.priority):
             events[alert.event_id] = alert
 
     def add_fraud(self, fraud: SeenFraud) -> None:
@@ -142,7 +157,7 @@ class InvestigationsDesk:
         frauds = self._frauds.pop((scenario, day), {})
         risk: dict[str, float] = {}
         for alert in alerts.values():
-            risk[alert.entity_id] = max(risk.get(alert.entity_id, 0.0), alert.score)
+            risk[alert.entity_id] = max(risk.get(alert.entity_id, 0.0), alert.priority)
         worked = {entity for entity, _ in sorted(risk.items(), key=lambda item: (-item[1], item[0]))
                   [:self.config.capacity_per_day]}
         decided_ms = {entity: (day + 1) * DAY_MS + self._delay_ms(
@@ -210,9 +225,11 @@ def outcomes_path(events_path: Path) -> Path:
 
 
 def write_file_outcomes(settings: Settings, events_path: Path, truth_path: Path) -> tuple[Path, int]:
-    """Score a generated file as the stream would (rules, and the champions when enabled), run the
-    desk on those alerts and the truth, and write the outcomes beside the events."""
+    """Score a generated file as the stream would (rules, and the champions when enabled), group
+    the alerts into cases as the workers do, run the desk on those cases and the truth, and
+    write the outcomes beside the events."""
     from bankguard.backtest.engine import detect
+    from bankguard.cases import cases_of
     from bankguard.backtest.sources import read_event_file
     from bankguard.event_files import RecordFileWriter, file_format
     from bankguard.rules.config import load_rules
@@ -224,9 +241,11 @@ def write_file_outcomes(settings: Settings, events_path: Path, truth_path: Path)
     span = events.time_span()
     alerts: list[SeenAlert] = []
     if span is not None:
-        detections = detect(events, TimeRange(span[0], span[1] + 1), load_rules(settings.rules_path),
-                            _champions(settings))
-        alerts = [seen_alert(record) for record in detections.records()]
+        rules = load_rules(settings.rules_path)
+        detections = detect(events, TimeRange(span[0], span[1] + 1), rules, _champions(settings))
+        records = [_stream_alert(record) for record in detections.records()]
+        window_ms = int(settings.worker.case_window_hours * 3_600_000)
+        alerts = [alert for case in cases_of(records, rules.cases, window_ms) for alert in seen_case(case)]
     truth = pq.read_table(truth_path) if file_format(truth_path) == "parquet" else pj.read_json(truth_path)
     frauds = [fraud for record in truth.to_pylist() if (fraud := seen_fraud(record)) is not None]
     outcomes = desk_outcomes(settings.investigations, alerts, frauds)
@@ -238,6 +257,14 @@ def write_file_outcomes(settings: Settings, events_path: Path, truth_path: Path)
     writer.close()
     partial.replace(path)
     return path, len(outcomes)
+
+
+def _stream_alert(record: dict[str, Any]) -> dict[str, Any]:
+    """A backtest's alert row as the stream's record (its detector an object, as cases read it)."""
+    detector_id = record["detector"]
+    kind = record["kind"]
+    return record | {"detector": {"kind": kind, "id": detector_id.removeprefix("rule:") if kind == "rule"
+                                  else detector_id, "version": record["version"]}}
 
 
 def _champions(settings: Settings) -> ModelScorer | None:

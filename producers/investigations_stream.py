@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from bankguard.kafka import client_config, produce, producer_config
-from bankguard.producers.investigations import InvestigationsDesk, event_time_ms, seen_alert, seen_fraud
+from bankguard.producers.investigations import InvestigationsDesk, event_time_ms, seen_case, seen_fraud
 from bankguard.settings import Settings
 from bankguard.topic_range import TimeRange, partition_counts, read_range
 from bankguard.topics import Topics
@@ -36,7 +36,7 @@ COMMITTED_POLL_S = 1.0  # how often the workers' committed offsets are read
 class DeskReport:
     """What a run read and wrote."""
 
-    alerts: int = 0
+    cases: int = 0  # case records (each version of a case)
     truth: int = 0
     invalid: int = 0  # records of the input topics the desk could not read
     outcomes: int = 0  # written by this run
@@ -138,7 +138,7 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     })
     producer = Producer(producer_config(settings))
     scenario_topics = set(topics.scenario_topics.values())
-    counts = partition_counts(settings, [topics.alerts, topics.truth, *scenario_topics])
+    counts = partition_counts(settings, [topics.cases, topics.truth, *scenario_topics])
     every = [(topic, partition) for topic, count in counts.items() for partition in range(count)]
     scenario_partitions = [where for where in every if where[0] in scenario_topics]
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in every])
@@ -162,7 +162,7 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                     scored.saw(where, message.offset() or 0, message.timestamp()[1])
                     watermark.saw(where, message.timestamp()[1])
                     continue
-                event_ms = _read(desk, report, message.topic() == topics.alerts, message.value())
+                event_ms = _read(desk, report, message.topic() == topics.cases, message.value())
                 if event_ms is not None:
                     watermark.saw(where, event_ms)
             if time.monotonic() - asked_ms >= COMMITTED_POLL_S:
@@ -192,17 +192,18 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     return report
 
 
-def _read(desk: InvestigationsDesk, report: DeskReport, is_alert: bool, value: bytes | None) -> int | None:
+def _read(desk: InvestigationsDesk, report: DeskReport, is_case: bool, value: bytes | None) -> int | None:
     """Give one input record to the desk; its event time, or ``None`` for a record it cannot read."""
     if value is None:
         return None
     try:
         record = orjson.loads(value)
-        if is_alert:
-            alert = seen_alert(record)
-            desk.add_alert(alert)
-            report.alerts += 1
-            return alert.event_ms
+        if is_case:  # a case's new version: its alerts again, ranked by its risk now
+            alerts = seen_case(record)
+            for alert in alerts:
+                desk.add_alert(alert)
+            report.cases += 1
+            return max(alert.event_ms for alert in alerts)
         report.truth += 1
         fraud = seen_fraud(record)
         if fraud is None:
@@ -211,5 +212,5 @@ def _read(desk: InvestigationsDesk, report: DeskReport, is_alert: bool, value: b
         return fraud.event_ms
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         report.invalid += 1
-        log.warning("unreadable %s record: %s", "alert" if is_alert else "truth", exc)
+        log.warning("unreadable %s record: %s", "case" if is_case else "truth", exc)
         return None

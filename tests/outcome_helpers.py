@@ -37,6 +37,7 @@ def desk_inputs(seed: int = 3, *, days: int = 3, entities: int = 40,
                         alerts.append({"schema_version": 1, "alert_id": f"{event_id}/{detector}",
                                        "event_id": event_id, "scenario": scenario, "entity_id": entity,
                                        "event_time": when, "score": round(float(rng.random()), 4), "t_ms": t,
+                                       "severity": "high",
                                        "detector": {"kind": detector.split(":")[0], "id": detector,
                                                     "version": 1}})
     return alerts, truth

@@ -450,7 +450,7 @@ def test_each_role_may_do_its_job_and_nothing_more(monkeypatch):
                    "Write": [topics.alerts, topics.cases, topics.dlq, topics.rules_audit, topics.state_changelog]},
         "rules-publisher": {"Write": [topics.rules_control]},
         "alerts-reader": {"Read": [topics.alerts, topics.cases]},
-        "investigations": {"Read": [topics.alerts, topics.truth, topics.outcomes, *scenario],
+        "investigations": {"Read": [topics.cases, topics.truth, topics.outcomes, *scenario],
                            "Write": [topics.outcomes]},
         "evaluator": {"Read": [topics.alerts, topics.outcomes, *scenario]},
     }

@@ -14,7 +14,9 @@ from bankguard.kafka import produce, producer_config
 from bankguard.outcomes import Outcome, OutcomeLog, read_outcomes_topic
 from bankguard.processes import ManagedProcess
 from bankguard.events import iso_times
-from bankguard.producers.investigations import SeenFraud, event_time_ms, desk_outcomes, seen_alert, seen_fraud
+from bankguard.cases import cases_of
+from bankguard.producers.investigations import SeenFraud, desk_outcomes, event_time_ms, seen_case, seen_fraud
+from bankguard.rules.config import CaseWeights
 from bankguard.settings import Settings, settings_env
 from bankguard.topics import Topics
 from kafka_helpers import read_topic
@@ -33,6 +35,14 @@ def publish(settings: Settings, topic: str, records: list[dict]) -> None:
     for record in records:
         produce(producer, topic, orjson.dumps(record), str(record["entity_id"]).encode(),
                 event_time_ms(record["event_time"]))
+    assert producer.flush(30) == 0
+
+
+def publish_cases(settings: Settings, cases: list[dict]) -> None:
+    """Case records as the workers write them: keyed by case id, in order."""
+    producer = Producer(producer_config(settings))
+    for case in cases:
+        produce(producer, Topics(settings.topics.prefix).cases, orjson.dumps(case), case["case_id"].encode())
     assert producer.flush(30) == 0
 
 
@@ -71,14 +81,19 @@ def summary(desk: ManagedProcess) -> str:
     return " ".join(desk.log_path.read_text().split())
 
 
-def test_the_desk_process_reads_alerts_and_truth_and_writes_the_outcomes_of_the_desk(settings, tmp_path):
+def test_the_desk_process_reads_cases_and_truth_and_writes_the_outcomes_of_the_desk(settings, tmp_path):
     topics = Topics(settings.topics.prefix)
     config = settings.investigations
     alerts, truth = desk_inputs(seed=8)
-    publish(settings, topics.alerts, alerts)
+    cases = cases_of(alerts, CaseWeights())
+    # Each case as the workers send it: a version per alert it gains, the last one whole.
+    versions = [case | {"alerts": case["alerts"][:n], "risk": case["risk"] * n / len(case["alerts"])}
+                for case in cases for n in range(1, len(case["alerts"]) + 1)]
+    publish_cases(settings, versions)
     publish(settings, topics.truth, [*truth, clock_record(40)])
     clock = T0 + 40 * DAY_MS - int(config.lateness_s * 1000)
-    everything = desk_outcomes(config, map(seen_alert, alerts), frauds(truth))
+    worked = [alert for case in cases for alert in seen_case(case)]
+    everything = desk_outcomes(config, worked, frauds(truth))
     expected = [o for o in everything if o.decided_ms <= clock]
     assert 0 < len(expected) <= len(everything)
 
@@ -95,7 +110,7 @@ def test_the_desk_process_reads_alerts_and_truth_and_writes_the_outcomes_of_the_
 
     # Restarted, it replays its inputs, skips what it wrote, and goes on when the clock moves.
     publish(settings, topics.truth, [clock_record(90)])
-    later = [o for o in desk_outcomes(config, map(seen_alert, alerts), frauds([*truth, clock_record(40)]))
+    later = [o for o in desk_outcomes(config, worked, frauds([*truth, clock_record(40)]))
              if clock < o.decided_ms <= T0 + 90 * DAY_MS - int(config.lateness_s * 1000)]
     assert later, "the first clock record's chargeback is due by the second"
     desk = start_desk(settings, tmp_path / "desk-again.log")
