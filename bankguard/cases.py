@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -92,15 +92,27 @@ def alert_risk(alert: Mapping[str, Any]) -> float:
     return float(alert["score"] if risk is None else risk)
 
 
+class CaseRow(NamedTuple):
+    """What a case keeps of one alert (stored as a list in the entity state)."""
+
+    event_id: str
+    event_ms: int
+    detector: str
+    severity: str
+    risk: float
+    amount: float | None
+    currency: str | None
+    counterparty: str | None
+
+
 class OpenCase:
-    """The alerts of one case as plain data (an entity state's extra), and the record they make."""
+    """The alerts of one case (an entity state's extra, as plain data), and the record they make."""
 
     def __init__(self, scenario: str, entity_id: str, start_ms: int, window_ms: int,
-                 alerts: dict[str, list[Any]] | None = None) -> None:
+                 alerts: dict[str, CaseRow] | None = None) -> None:
         self.scenario, self.entity_id = scenario, entity_id
         self.start_ms, self.window_ms = start_ms, window_ms
-        # alert id -> [event id, event ms, detector, severity, risk, amount, currency, counterparty]
-        self.alerts: dict[str, list[Any]] = alerts if alerts is not None else {}
+        self.alerts: dict[str, CaseRow] = alerts if alerts is not None else {}  # by alert id
 
     @property
     def case_id(self) -> str:
@@ -108,30 +120,31 @@ class OpenCase:
 
     def add(self, alert: Mapping[str, Any]) -> None:
         """One alert of the window (again: no change, so a redelivery changes nothing)."""
-        self.alerts[alert["alert_id"]] = [
+        self.alerts[alert["alert_id"]] = CaseRow(
             alert["event_id"], event_time_ms(alert["event_time"]), alert["detector"]["id"], alert["severity"],
-            alert_risk(alert), alert.get("amount"), alert.get("currency"), alert.get("counterparty")]
+            alert_risk(alert), alert.get("amount"), alert.get("currency"), alert.get("counterparty"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"s": self.start_ms, "w": self.window_ms, "a": self.alerts}
+        return {"s": self.start_ms, "w": self.window_ms, "a": {key: list(row) for key, row in self.alerts.items()}}
 
     @classmethod
     def from_json(cls, scenario: str, entity_id: str, data: Mapping[str, Any]) -> OpenCase:
-        return cls(scenario, entity_id, int(data["s"]), int(data["w"]), dict(data["a"]))
+        alerts = {key: CaseRow(*row) for key, row in data["a"].items()}
+        return cls(scenario, entity_id, int(data["s"]), int(data["w"]), alerts)
 
     def record(self, weights: CaseWeights) -> dict[str, Any]:
         """The JSON-ready case (validated by the schema tests, built as a dict for speed)."""
-        rows = sorted(self.alerts.items(), key=lambda item: (item[1][1], item[0]))
+        rows = sorted(self.alerts.items(), key=lambda item: (item[1].event_ms, item[0]))
         detectors: dict[str, float] = {}
-        for _, (_, _, detector, _, risk, *_) in rows:
-            detectors[detector] = max(risk, detectors.get(detector, risk))
+        for _, row in rows:
+            detectors[row.detector] = max(row.risk, detectors.get(row.detector, row.risk))
         miss = 1.0
         for detector, risk in detectors.items():
             miss *= 1.0 - min(1.0, weights.of(detector) * risk)
         risk = 1.0 - miss
-        events = {row[0]: row for _, row in rows}  # an event's amount counts once, whatever alerted on it
-        currencies = {row[6] for row in events.values() if row[5] is not None}
-        amounts = [row[5] for row in events.values() if row[5] is not None]
+        events = {row.event_id: row for _, row in rows}  # an event's amount counts once, whatever alerted on it
+        amounts = [row.amount for row in events.values() if row.amount is not None]
+        currencies = {row.currency for row in events.values() if row.amount is not None}
         return {
             "schema_version": CASE_SCHEMA_VERSION,
             "case_id": self.case_id,
@@ -144,13 +157,14 @@ class OpenCase:
             "severity": severity_of(risk),
             "alert_count": len(rows),
             "detectors": {name: round(value, 6) for name, value in sorted(detectors.items())},
-            "alerts": [{"alert_id": alert_id, "event_id": row[0], "event_time": _iso(row[1]), "detector": row[2],
-                        "severity": row[3], "risk": round(row[4], 6)} for alert_id, row in rows[:MAX_LISTED_ALERTS]],
-            "first_event_time": _iso(rows[0][1][1]),
-            "last_event_time": _iso(rows[-1][1][1]),
+            "alerts": [{"alert_id": alert_id, "event_id": row.event_id, "event_time": _iso(row.event_ms),
+                        "detector": row.detector, "severity": row.severity, "risk": round(row.risk, 6)}
+                       for alert_id, row in rows[:MAX_LISTED_ALERTS]],
+            "first_event_time": _iso(rows[0][1].event_ms),
+            "last_event_time": _iso(rows[-1][1].event_ms),
             "amount_total": round(sum(amounts), 2) if amounts and len(currencies) == 1 else None,
             "currency": next(iter(currencies)) if len(currencies) == 1 else None,
-            "counterparties": sorted({str(row[7]) for row in events.values() if row[7] is not None}),
+            "counterparties": sorted({row.counterparty for row in events.values() if row.counterparty is not None}),
         }
 
 

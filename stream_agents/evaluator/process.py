@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from bankguard.errors import BankguardError
@@ -82,11 +83,11 @@ class Evaluator:
         kind = "alert" if topic == self.topics.alerts else "outcome"
         try:
             if kind == "alert":
-                self.ledger.add_alert(alert_seen(json.loads(value)))
+                self.ledger.add_alert(alert_seen(orjson.loads(value)))
             else:
                 self.ledger.add_outcome(decode_outcome(value, f"{topic}[{where[1]}]@{message.offset()}"))
             self.state.records[kind] += 1
-        except (ValueError, KeyError, TypeError, BankguardError) as exc:
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, BankguardError) as exc:
             self.state.unreadable[kind] += 1
             log.warning("unreadable %s at %s[%s]@%s: %s", kind, topic, where[1], message.offset(), exc)
 
