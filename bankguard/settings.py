@@ -92,6 +92,8 @@ class ModelSettings(BaseModel):
     enabled: bool = Field(True, description="Score with the champion and shadow models.")
     dir: Path | None = Field(None, description="Artifacts directory (default: the shipped models/artifacts).")
     shadows: bool = Field(True, description="Also score with the non-champion models (metrics only).")
+    shadow_every: int = Field(4, ge=1, description="The shadows score one batch in this many per scenario "
+                              "(1: every batch); the champion scores every one.")
     forecast_interval_s: float = Field(60.0, gt=0, description="Interval the risk forecast closes (a minute).")
     drift_window: int = Field(2_000, ge=10, description="Last champion scores per scenario whose drift from "
                               "the validation scores (PSI) is exported.")

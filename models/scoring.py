@@ -227,8 +227,10 @@ class ModelScorer:
     def score_batch(self, scenario: str, events: Sequence[Mapping[str, Any]],
                     features: Sequence[Mapping[str, float]] | np.ndarray,
                     sequences: np.ndarray | Sequence[np.ndarray] | None = None,
-                    counterparty_rates: Sequence[float] | None = None, explain: bool = True) -> BatchScores:
-        """Scores of every loaded model for a batch of one scenario's events.
+                    counterparty_rates: Sequence[float] | None = None, explain: bool = True,
+                    shadows: bool = True) -> BatchScores:
+        """Scores of every loaded model (``shadows=False``: the champion's only) for a batch of
+        one scenario's events.
 
         ``features``: per-event window feature dicts (from ``EntityState.observe``), or a
         ready model matrix (n x columns). ``sequences``: (n, SEQ_LEN, width) or a list of
@@ -251,6 +253,8 @@ class ModelScorer:
             seq = np.ascontiguousarray(np.asarray(sequences, dtype=np.float32).reshape(shape))
         scores, seconds = {}, {}
         for name, sess in state.models.items():
+            if not shadows and name != state.champion:
+                continue
             started = time.perf_counter()
             scores[name] = probabilities(sess, X, seq if name in state.sequence_models else None)
             seconds[name] = time.perf_counter() - started

@@ -233,7 +233,8 @@ def load_models(settings: Settings, metrics: WorkerMetrics) -> tuple[ModelStage 
 
     root = settings.models.dir or default_dir()
     stage = ModelStage(ModelScorer(root, shadows=settings.models.shadows), metrics,
-                       drift_window=settings.models.drift_window, drift_min_scores=settings.models.drift_min_scores)
+                       drift_window=settings.models.drift_window, drift_min_scores=settings.models.drift_min_scores,
+                       shadow_every=settings.models.shadow_every)
     metrics.registry.register(ArenaCollector(root))
     forecast = ForecastStage(Forecaster(root), metrics, settings.models.forecast_interval_s)
     return stage, forecast

@@ -33,9 +33,13 @@ class ModelStage:
     """Wraps a loaded :class:`ModelScorer` for the worker's batches."""
 
     def __init__(self, scorer: ModelScorer, metrics: WorkerMetrics | None = None, *, drift_window: int,
-                 drift_min_scores: int) -> None:
+                 drift_min_scores: int, shadow_every: int = 1) -> None:
         self.scorer = scorer
         self.metrics = metrics
+        # Shadows are judged on a sample of batches: scoring all five on every batch would cost
+        # the live traffic its latency, for metrics that a sample measures as well.
+        self.shadow_every = shadow_every
+        self._batches = dict.fromkeys(scorer.scenarios, 0)
         self._drift = {scenario: ScoreWindow(scorer.score_reference(scenario), drift_window, drift_min_scores)
                        for scenario in scorer.scenarios}
 
@@ -61,7 +65,10 @@ class ModelStage:
             return [], np.zeros(len(events), dtype=bool)
         spec = scenario_features(scenario)
         matrix = model_matrix(spec, event_columns(spec, events), windows)
-        result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences) if sequences else None)
+        shadows = self._batches[scenario] % self.shadow_every == 0
+        self._batches[scenario] += 1
+        result = self.scorer.score_batch(scenario, events, matrix, np.stack(sequences) if sequences else None,
+                                         shadows=shadows)
         champion = result.champion
         flagged = (result.champion_scores >= result.thresholds[champion]) & (result.champion_risk >= HIGH_RISK)
         if self.metrics is not None:

@@ -41,7 +41,7 @@ def scored_per_model(metrics_url: str) -> dict[tuple[str, str], float]:
 
 
 def test_champion_alerts_with_feature_evidence_and_shadows_scored(settings, tmp_path):
-    settings = settings.model_copy(update={"models": ModelSettings(enabled=True)})
+    settings = settings.model_copy(update={"models": ModelSettings(enabled=True, shadow_every=1)})
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         report = ScenarioPublisher(settings, ["credit_card", "atm_netbank"], rate=1_000, seed=8, speed=0).run(
@@ -108,3 +108,26 @@ def test_worker_refuses_a_tampered_artifact_in_one_line(settings, tmp_path):
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
     assert "sha256" in run.stderr and "credit_card" in run.stderr
+
+
+def test_shadows_score_one_batch_in_n_and_the_champion_every_one():
+    """What keeps shadow evaluation from costing the live traffic its latency."""
+    from bankguard.stream_agents.metrics import WorkerMetrics
+    from bankguard.stream_agents.model_stage import ModelStage
+    from generated import traffic
+
+    metrics = WorkerMetrics()
+    scorer = ModelScorer(scenarios=["credit_card"])
+    stage = ModelStage(scorer, metrics, drift_window=100, drift_min_scores=10, shadow_every=4)
+    events = [dict(row.event, t_ms=row.timestamp_ms) for row in traffic("credit_card")[:50]]
+    windows = {feature.name: np.zeros(len(events)) for feature in stage.features("credit_card")}
+    sequences = [np.zeros(scorer.sequence_shape("credit_card"), dtype=np.float32) for _ in events]
+    for _ in range(9):
+        stage.score("credit_card", events, windows, sequences)
+    runs = {sample.labels["model"]: sample.value for family in metrics.registry.collect()
+            if family.name == "bankguard_model_inference_seconds" for sample in family.samples
+            if sample.name.endswith("_count")}
+    champion = scorer.champion("credit_card")
+    assert runs[champion] == 9
+    assert {model: count for model, count in runs.items() if model != champion} == \
+        dict.fromkeys(set(scorer.models("credit_card")) - {champion}, 3)  # batches 0, 4 and 8
