@@ -145,6 +145,8 @@ class OpenCase:
         events = {row.event_id: row for _, row in rows}  # an event's amount counts once, whatever alerted on it
         amounts = [row.amount for row in events.values() if row.amount is not None]
         currencies = {row.currency for row in events.values() if row.amount is not None}
+        # as text: an id some sources hold as a number
+        counterparties = sorted({str(row.counterparty) for row in events.values() if row.counterparty is not None})
         return {
             "schema_version": CASE_SCHEMA_VERSION,
             "case_id": self.case_id,
@@ -164,7 +166,7 @@ class OpenCase:
             "last_event_time": _iso(rows[-1][1].event_ms),
             "amount_total": round(sum(amounts), 2) if amounts and len(currencies) == 1 else None,
             "currency": next(iter(currencies)) if len(currencies) == 1 else None,
-            "counterparties": sorted({row.counterparty for row in events.values() if row.counterparty is not None}),
+            "counterparties": counterparties,
         }
 
 
