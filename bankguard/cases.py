@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bankguard.events import epoch_ms
+from bankguard.events import event_time_ms, ms_time
 from bankguard.models.budget import severity_of
 from bankguard.rules.config import CaseWeights
 
@@ -191,13 +190,8 @@ def cases_of(alerts: Iterable[Mapping[str, Any]], weights: CaseWeights,
     return [open_cases[key].record(weights) for key in sorted(open_cases)]
 
 
-def event_time_ms(value: str) -> int:
-    return epoch_ms(datetime.fromisoformat(value))
-
-
 def _iso(ms: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)  # exact, no float rounding
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ms_time(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EntityCases:

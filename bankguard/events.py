@@ -206,6 +206,19 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MILLISECOND
 
 
+def ms_time(epoch_ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC time, exactly (no float rounding)."""
+    return _EPOCH + timedelta(milliseconds=epoch_ms)
+
+
+def event_time_ms(value: Any) -> int:
+    """Epoch ms of an ISO 8601 time with an offset (or an aware datetime); ``ValueError`` otherwise."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"event_time {value!r} has no offset")
+    return epoch_ms(moment)
+
+
 def iso_times(timestamps_ms: np.ndarray) -> list[str]:
     """Epoch milliseconds to the schemas' ISO 8601 UTC strings, vectorised."""
     text = np.datetime_as_string(np.asarray(timestamps_ms).astype("datetime64[ms]"), unit="ms")

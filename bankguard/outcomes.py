@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -87,11 +86,6 @@ class Outcome(BaseModel):
         for name in ("decided_at", "event_time"):
             record[name] = record[name].replace("+00:00", "Z")
         return record
-
-
-def ms_time(epoch_ms: int) -> datetime:
-    """Epoch milliseconds as an aware UTC time, exactly (no float rounding)."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=epoch_ms)
 
 
 def outcome_json_schema() -> dict[str, Any]:

@@ -17,12 +17,11 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bankguard.events import epoch_ms
-from bankguard.outcomes import OUTCOME_ARROW_SCHEMA, Outcome, ms_time
+from bankguard.events import event_time_ms, ms_time
+from bankguard.outcomes import OUTCOME_ARROW_SCHEMA, Outcome
 from bankguard.settings import InvestigationSettings, Settings
 
 if TYPE_CHECKING:  # loading models pulls onnxruntime: only when a file is scored
@@ -57,14 +56,6 @@ class SeenFraud:
     entity_id: str
     event_ms: int
     counterparty: str | None
-
-
-def event_time_ms(value: Any) -> int:
-    """Epoch ms of an ISO 8601 time with an offset (or an aware datetime); ``ValueError`` otherwise."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        raise ValueError(f"event_time {value!r} has no offset")
-    return epoch_ms(moment)
 
 
 def seen_alert(record: Mapping[str, Any]) -> SeenAlert:

@@ -22,7 +22,8 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from bankguard.kafka import client_config, produce, producer_config
-from bankguard.producers.investigations import InvestigationsDesk, event_time_ms, seen_case, seen_fraud
+from bankguard.events import event_time_ms
+from bankguard.producers.investigations import InvestigationsDesk, seen_case, seen_fraud
 from bankguard.settings import Settings
 from bankguard.topic_range import TimeRange, partition_counts, read_range
 from bankguard.topics import Topics

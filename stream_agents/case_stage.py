@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from bankguard.cases import EntityCases, OpenCase, case_headers, event_time_ms
+from bankguard.cases import EntityCases, OpenCase, case_headers
+from bankguard.events import event_time_ms
 from bankguard.rules.config import CaseWeights
 from bankguard.stream_agents.state import StateStore, state_key
 

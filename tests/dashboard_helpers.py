@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from kafka_helpers import wait_until
 
 DASHBOARDS = Path(__file__).parents[1] / "dashboards" / "grafana" / "json"
 #: What Grafana substitutes before it queries; `$__rate_interval` is at least 4 scrapes.
@@ -45,10 +46,12 @@ def query(prometheus: str, expr: str) -> list[dict]:
 
 def assert_every_panel_has_data(prometheus: str, queries: list[tuple[str, str, str]], timeout_s: float = 90) -> None:
     """Wait until every query returns data; name those that never do."""
+    assert queries
     empty = list(queries)
-    assert empty
-    deadline = time.monotonic() + timeout_s
-    while empty and time.monotonic() < deadline:
-        empty = [(uid, title, expr) for uid, title, expr in empty if not query(prometheus, expr)]
-        time.sleep(1)  # poll interval: one scrape
-    assert not empty, "panels without data:\n" + "\n".join(f"{u} / {t}: {e}" for u, t, e in empty)
+
+    def all_have_data() -> bool:
+        empty[:] = [(uid, title, expr) for uid, title, expr in empty if not query(prometheus, expr)]
+        return not empty
+
+    wait_until(all_have_data, lambda: "panels without data:\n" + "\n".join(f"{u} / {t}: {e}" for u, t, e in empty),
+               timeout_s=timeout_s, every_s=1.0)  # a look per scrape

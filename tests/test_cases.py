@@ -10,8 +10,8 @@ import jsonschema_rs
 import orjson
 import pytest
 
-from bankguard.cases import (DEFAULT_WINDOW_MS, EntityCases, alert_risk, case_headers, case_id, cases_of,
-                             event_time_ms)
+from bankguard.cases import DEFAULT_WINDOW_MS, EntityCases, alert_risk, case_headers, case_id, cases_of
+from bankguard.events import event_time_ms
 from bankguard.rules.config import CaseWeights, load_rules
 from bankguard.schema_files import CASE_SCHEMA_PATH
 from bankguard.stream_agents.scoring import Incoming, StreamScorer

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from bankguard.outcomes import Outcome, ms_time
+from bankguard.events import ms_time
+from bankguard.outcomes import Outcome
 from bankguard.stream_agents.evaluator.quality import ALL, DAY_MS, AlertSeen, QualityLedger, alert_seen
 
 T0 = 20_000 * DAY_MS  # midnight UTC of day 20,000

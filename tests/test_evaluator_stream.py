@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import orjson
 import pytest
@@ -19,6 +18,7 @@ from bankguard.producers.investigations import desk_outcomes, seen_alert, seen_f
 from bankguard.settings import Settings, settings_env
 from bankguard.stream_agents.evaluator.quality import ALL, QualityLedger, alert_seen
 from bankguard.topics import Topics
+from kafka_helpers import wait_until
 from outcome_helpers import DAY_MS, T0, desk_inputs
 
 pytestmark = pytest.mark.broker
@@ -74,17 +74,18 @@ def test_the_evaluator_serves_and_reports_the_ledgers_figures_of_what_is_on_the_
     url = f"http://127.0.0.1:{port}/metrics"
     want = {(scenario, detector): quality.precision for scenario, quality in figures.items()
             for detector, quality in quality.detectors.items() if quality.precision is not None}
-    served: dict = {}
-    deadline = time.monotonic() + 60
+    def served() -> dict:
+        try:
+            return gauges(url, "bankguard_detection_precision_ratio")
+        except OSError:  # not serving yet
+            return {}
+
+    def alive() -> None:
+        assert evaluator.alive(), evaluator.log_path.read_text()[-3000:]
+
     try:
-        while time.monotonic() < deadline and served != want:
-            assert evaluator.alive(), evaluator.log_path.read_text()[-3000:]
-            try:
-                served = gauges(url, "bankguard_detection_precision_ratio")
-            except OSError:
-                pass
-            time.sleep(0.2)  # poll interval, not a wait for an outcome
-        assert served == pytest.approx(want)
+        wait_until(lambda: served() == pytest.approx(want), lambda: f"precision served: {served()}",
+                   timeout_s=60, check=alive)
         unreadable = {s.labels["kind"]: s.value for s in scrape_samples(url, "bankguard_evaluator_unreadable_records")
                       if s.name.endswith("_total")}
         assert unreadable == {"alert": 1.0, "outcome": 1.0}

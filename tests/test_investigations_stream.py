@@ -15,7 +15,8 @@ from bankguard.outcomes import Outcome, OutcomeLog, read_outcomes_topic
 from bankguard.processes import ManagedProcess
 from bankguard.events import iso_times
 from bankguard.cases import cases_of
-from bankguard.producers.investigations import SeenFraud, desk_outcomes, event_time_ms, seen_case, seen_fraud
+from bankguard.events import event_time_ms
+from bankguard.producers.investigations import SeenFraud, desk_outcomes, seen_case, seen_fraud
 from bankguard.rules.config import CaseWeights
 from bankguard.settings import Settings, settings_env
 from bankguard.topics import Topics

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from bankguard.errors import BankguardError
+from bankguard.events import ms_time
 from bankguard.outcomes import (
     OUTCOME_SCHEMA_PATH,
     Outcome,
     OutcomeLog,
-    ms_time,
     parse_outcome,
     read_outcomes_file,
     render_outcome_schema,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bankguard.outcomes import Outcome
-from bankguard.producers.investigations import event_time_ms
+from bankguard.events import event_time_ms
 from bankguard.scenarios import SCENARIOS
 
 DAY_MS = 86_400_000
