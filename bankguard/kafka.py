@@ -22,6 +22,12 @@ Headers = Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | N
 #: When the producer sent an event (epoch ms, wall clock): event time may be simulated, so the
 #: pipeline's latency is measured from this, not from ``event_time``.
 PRODUCED_MS_HEADER = "bankguard.produced_ms"
+#: Fetch settings of consumers whose figures may trail by seconds (the investigations desk, the
+#: evaluator). The embedded broker answers a fetch at once whenever anything is new, and a fetch that
+#: returns records costs it time in proportion to the partition's length; at librdkafka's defaults
+#: each such reader fetched several times a second and the broker's CPU climbed all run. Waiting for
+#: a megabyte or two seconds bounds a reader to one fetch every two seconds.
+TRAILING_FETCH: dict[str, str | int | float | bool] = {"fetch.wait.max.ms": 2_000, "fetch.min.bytes": 1 << 20}
 
 
 def arrival_ms(headers: Headers | None) -> int | None:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from bankguard.kafka import client_config, produce, producer_config
+from bankguard.kafka import TRAILING_FETCH, client_config, produce, producer_config
 from bankguard.events import event_time_ms
 from bankguard.producers.investigations import InvestigationsDesk, seen_case, seen_fraud
 from bankguard.settings import Settings
@@ -103,9 +103,19 @@ class ScoringProgress:
         return min(holding) if holding else None
 
 
-def committed_offsets(consumer: Consumer, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """The worker group's committed offsets (none yet: 0)."""
-    found = consumer.committed([TopicPartition(topic, partition) for topic, partition in partitions], timeout=10)
+def committed_offsets(consumer: Consumer, partitions: list[tuple[str, int]],
+                      timeout_s: float = 10.0) -> dict[tuple[str, int], int] | None:
+    """The worker group's committed offsets (none yet: 0), or ``None`` when the broker did not
+    answer in time: the desk's clock then holds where it is, it never runs ahead of the scoring."""
+    try:
+        found = consumer.committed([TopicPartition(topic, partition) for topic, partition in partitions],
+                                   timeout=timeout_s)
+    except KafkaException as exc:
+        error = exc.args[0]
+        if not (error.retriable() or error.code() == KafkaError._TIMED_OUT):  # noqa: SLF001 - librdkafka's public code
+            raise
+        log.warning("worker offsets not read (%s); asking again", error.str())
+        return None
     return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in found}
 
 
@@ -132,9 +142,8 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     desk = InvestigationsDesk(settings.investigations)
     already = decided_before(settings, topics.outcomes)
     lateness_ms = int(settings.investigations.lateness_s * 1000)
-    # Half a second of fetch wait: the desk works in days, and idle polling would load the broker.
-    consumer = Consumer(client_config(settings.kafka) | {
-        "group.id": topics.investigations_group, "enable.auto.commit": False, "fetch.wait.max.ms": 500,
+    consumer = Consumer(client_config(settings.kafka) | TRAILING_FETCH | {  # the desk works in days
+        "group.id": topics.investigations_group, "enable.auto.commit": False,
         "enable.partition.eof": True,
     })
     producer = Producer(producer_config(settings))
@@ -167,7 +176,9 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                 if event_ms is not None:
                     watermark.saw(where, event_ms)
             if time.monotonic() - asked_ms >= COMMITTED_POLL_S:
-                scored.committed(committed_offsets(workers, scenario_partitions))
+                offsets = committed_offsets(workers, scenario_partitions)
+                if offsets is not None:
+                    scored.committed(offsets)
                 asked_ms = time.monotonic()
             clock_ms = watermark.value()
             if clock_ms is None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
-from bankguard.kafka import produce, producer_config
+from bankguard.broker import free_port
+from bankguard.kafka import client_config, produce, producer_config
+from bankguard.producers.investigations_stream import committed_offsets
 from bankguard.outcomes import Outcome, OutcomeLog, read_outcomes_topic
 from bankguard.processes import ManagedProcess
 from bankguard.events import iso_times
@@ -121,3 +123,18 @@ def test_the_desk_process_reads_cases_and_truth_and_writes_the_outcomes_of_the_d
         desk.stop()
     assert both == sorted(by_event + later, key=lambda o: (o.scenario, o.event_id))
     assert f"wrote {len(later)} outcomes ({len(expected)} already on the topic)" in summary(desk)
+
+
+def test_the_desk_waits_out_a_broker_that_does_not_answer_for_the_workers_offsets(settings):
+    """The desk asks for the worker group's offsets every few seconds; a broker that does not answer
+    in time is an outage to wait out (the clock holds), not a reason for the desk to exit."""
+    where = [(Topics(settings.topics.prefix).scenario("credit_card"), 0)]
+    answering = Consumer(client_config(settings.kafka) | {"group.id": "bankguard-worker", "log_level": 0})
+    gone = settings.kafka.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    silent = Consumer(client_config(gone) | {"group.id": "bankguard-worker", "log_level": 0})
+    try:
+        assert committed_offsets(answering, where) == {where[0]: 0}  # nothing committed yet
+        assert committed_offsets(silent, where, timeout_s=1.0) is None
+    finally:
+        answering.close()
+        silent.close()

@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from bankguard.errors import BankguardError
-from bankguard.kafka import client_config
+from bankguard.kafka import TRAILING_FETCH, client_config
 from bankguard.outcomes import decode_outcome
 from bankguard.output_files import write_text_atomic
 from bankguard.settings import Settings
@@ -118,9 +118,8 @@ def run_evaluator(settings: Settings, state: EvaluatorState, *, should_stop: Cal
     evaluator = Evaluator(settings, state)
     topics = evaluator.topics
     inputs = [topics.alerts, topics.outcomes, *topics.scenario_topics.values()]
-    # Half a second of fetch wait: the figures refresh every few seconds, idle polling would load the broker.
-    consumer = Consumer(client_config(settings.kafka) | {
-        "group.id": f"{settings.topics.prefix}-evaluator", "enable.auto.commit": False, "fetch.wait.max.ms": 500,
+    consumer = Consumer(client_config(settings.kafka) | TRAILING_FETCH | {  # the figures refresh every few seconds
+        "group.id": f"{settings.topics.prefix}-evaluator", "enable.auto.commit": False,
     })
     partitions = [TopicPartition(topic, partition, OFFSET_BEGINNING)
                   for topic, count in partition_counts(settings, inputs).items() for partition in range(count)]
