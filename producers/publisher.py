@@ -251,17 +251,22 @@ class ScenarioPublisher:
         started = time.monotonic()
         sent = 0  # events of every scenario, injected ones included
         background = 0  # background events per scenario: what the pacing counts
-        while not should_stop():
+        last_tick = False
+        while not should_stop() and not last_tick:
             elapsed = time.monotonic() - started
             if duration_s is not None and elapsed >= duration_s:
-                break
+                if self.speed <= 0:
+                    break
+                elapsed, last_tick = duration_s, True  # paced: send what fell due by the end, then stop
             if max_events is not None and sent >= max_events:
                 break
             if self.speed > 0:
                 due = int(elapsed * self.speed * per_scenario_rate) + 1
                 chunk = due - background
                 if chunk <= 0:
-                    time.sleep(TICK_S)
+                    if not last_tick:
+                        left_s = TICK_S if duration_s is None else min(TICK_S, duration_s - elapsed)
+                        time.sleep(max(left_s, 0.0))
                     continue
                 chunk = min(chunk, MAX_CHUNK)
             else:
