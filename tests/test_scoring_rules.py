@@ -114,6 +114,9 @@ def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
         # wealth: crypto to an 80-year-old conservative investor
         ev("wealth_product", "WC-1", 0 * DAY, product_type="crypto", product_risk_level=5, investor_age=80,
            risk_tolerance="conservative"),
+        # ... but the same sale placed online is execution-only: no suitability alert
+        ev("wealth_product", "WC-3", 0 * DAY, product_type="crypto", product_risk_level=5, investor_age=80,
+           risk_tolerance="conservative", channel="online"),
         # online banking: three failed logins, a success, a transfer to a new payee
         *[ev("atm_netbank", "ACC-1", i * MINUTE, success=False, login_attempts=i + 1, device_id="X-9")
           for i in range(3)],
@@ -122,6 +125,10 @@ def context_cases() -> tuple[list[dict], set[tuple[str, str, str]]]:
         # interbank: four large deals with one bank within 6 h
         *[ev("interbank_derivatives", "BNK-1", -DAY * (i + 1), amount=10_000_000.0) for i in range(5)],
         *[ev("interbank_derivatives", "BNK-1", i * HOUR, amount=60_000_000.0) for i in range(4)],
+        # ... while a bank that deals six times a day makes four large deals in 6 h as a habit
+        *[ev("interbank_derivatives", "BNK-2", -DAY * (d + 1) + i * 4 * HOUR, amount=10_000_000.0)
+          for d in range(5) for i in range(6)],
+        *[ev("interbank_derivatives", "BNK-2", i * HOUR, amount=60_000_000.0) for i in range(4)],
         # AML: three deposits just under 50,000 within 24 h
         *[ev("aml_kyc", "CUS-1", i * 3 * HOUR, amount=48_000.0 + i, direction="in", memo="转账")
           for i in range(3)],

@@ -16,7 +16,8 @@ from bankguard.models.features import (H6, Categorical, Columns, Numeric, catego
 from bankguard.models.sequences import flag, onehot, scaled
 from bankguard.rules.base import Batch
 from bankguard.rules.config import RuleParams
-from bankguard.rules.context import BASELINE, Columns as RuleColumns, ContextRule, Values, baseline_mean
+from bankguard.rules.context import (BASELINE, TENURE, Columns as RuleColumns, ContextRule, Values, baseline_mean,
+                                     observed_days)
 from bankguard.scenarios.unit import Scenario
 
 
@@ -36,28 +37,36 @@ class InterbankDerivativesEvent(EventBase):
 class ExposureConcentrationParams(RuleParams):
     min_deals: int = Field(4, ge=2)
     size_multiple: float = Field(2.0, gt=1)  # above the bank's own mean deal
+    rate_multiple: float = Field(3.0, gt=1)  # deals in 6 h above the bank's own 6-hour habit
     min_history: int = Field(5, ge=1)
 
 
 class ExposureConcentration(ContextRule[ExposureConcentrationParams]):
     id = "interbank_derivatives.exposure_concentration"
     scenario = "interbank_derivatives"
-    summary = "Many deals with one bank within 6 h, each well above its usual size."
+    summary = ("Many deals with one bank within 6 h, more than its 90-day habit and each well above its "
+               "usual size.")
     parameters = ExposureConcentrationParams
 
     def declare(self, p: ExposureConcentrationParams) -> tuple[Feature, ...]:
         return (WindowFeature("deals_6h", "count", HOUR_MS, 6),
-                WindowFeature("notional_6h", "sum", HOUR_MS, 6, value="amount"), *BASELINE)
+                WindowFeature("notional_6h", "sum", HOUR_MS, 6, value="amount"), *BASELINE, TENURE)
 
     def assess(self, batch: Batch, p: ExposureConcentrationParams) -> tuple[np.ndarray, RuleColumns]:
         deals = batch.feature("deals_6h") + 1
         total = batch.feature("notional_6h") + batch.column("amount", numeric=True)
         count, mean = baseline_mean(batch)
-        mask = (deals >= p.min_deals) & (count >= p.min_history) & (total / deals > p.size_multiple * mean)
-        return mask, {"deals_6h": deals, "notional_6h": total, "mean_deal_90d": mean}
+        # A bank that deals all day makes four deals in 6 h as a habit: the count is weighed
+        # against its own rate over the days seen before these 6 h, as loan stacking does.
+        prior = np.maximum(count - deals + 1, 0)
+        usual_6h = prior * 0.25 / np.maximum(observed_days(batch, 0.25), 1)
+        mask = ((deals >= p.min_deals) & (count >= p.min_history) & (deals > p.rate_multiple * usual_6h)
+                & (total / deals > p.size_multiple * mean))
+        return mask, {"deals_6h": deals, "usual_per_6h": usual_6h, "notional_6h": total, "mean_deal_90d": mean}
 
     def reasons(self, v: Values, p: ExposureConcentrationParams) -> list[str]:
-        return [f"{int(v['deals_6h'])} deals in 6 h totalling {v['notional_6h']:,.0f}",
+        return [(f"{int(v['deals_6h'])} deals in 6 h against {v['usual_per_6h']:.1f} usually, totalling "
+                 f"{v['notional_6h']:,.0f}"),
                 (f"average deal {v['notional_6h'] / v['deals_6h']:,.0f} vs the bank's 90-day mean "
                 f"{v['mean_deal_90d']:,.0f}")]
 

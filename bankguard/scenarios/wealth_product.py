@@ -35,20 +35,24 @@ class WealthProductEvent(EventBase):
 class UnsuitableSaleParams(RuleParams):
     min_product_risk: int = Field(4, ge=1, le=5)  # the product risk levels
     min_age: int = Field(65, ge=18, le=110)
+    # Suitability is the adviser's duty: a sale the customer placed online is execution-only.
+    advised_channels: tuple[Literal["branch", "online", "advisor"], ...] = ("branch", "advisor")
 
 
 class UnsuitableSale(ContextRule[UnsuitableSaleParams]):
     id = "wealth_product.unsuitable_sale"
     scenario = "wealth_product"
     severity = "medium"
-    summary = "High-risk product sold to an elderly customer with a conservative risk tolerance (KYC suitability)."
+    summary = ("High-risk product sold on advice (branch or adviser) to an elderly customer with a "
+               "conservative risk tolerance (KYC suitability).")
     parameters = UnsuitableSaleParams
 
     def assess(self, batch: Batch, p: UnsuitableSaleParams) -> tuple[np.ndarray, RuleColumns]:
         risk = batch.column("product_risk_level", numeric=True)
         age = batch.column("investor_age", numeric=True)
         conservative = batch.column("risk_tolerance") == "conservative"
-        mask = (risk >= p.min_product_risk) & (age >= p.min_age) & conservative
+        advised = np.isin(batch.column("channel"), p.advised_channels)
+        mask = (risk >= p.min_product_risk) & (age >= p.min_age) & conservative & advised
         return mask, {"product_risk_level": risk, "investor_age": age}
 
     def reasons(self, v: Values, p: UnsuitableSaleParams) -> list[str]:
