@@ -12,7 +12,7 @@ rule's parameter model (``parameters``), whose defaults document them.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,23 @@ def observed_days(batch: Batch, recent_days: float) -> np.ndarray:
     baseline's remainder): the span a habit measured over those days really covers."""
     baseline_days = BASELINE[0].span_ms / DAY_MS
     return np.clip(batch.feature(TENURE.name) / DAY_MS - recent_days, 0.0, baseline_days - recent_days)
+
+
+class Habit(NamedTuple):
+    """How often an entity usually does what it just did, from its 90-day baseline."""
+
+    prior: np.ndarray  # events in the 90 days before the recent ones
+    days: np.ndarray  # days of history those cover (:func:`observed_days`)
+    usual: np.ndarray  # events the entity makes per ``recent_days``, by that history
+
+
+def habit(batch: Batch, count: np.ndarray, recent: np.ndarray, recent_days: float) -> Habit:
+    """The entity's usual number of events per ``recent_days``: its 90-day ``count`` less the
+    ``recent`` events (the current one included), over the days seen before them. A rate per
+    day actually seen, so an entity a few days old is not read as ninety quiet days."""
+    prior = np.maximum(count - recent + 1, 0)
+    days = observed_days(batch, recent_days)
+    return Habit(prior, days, prior * recent_days / np.maximum(days, 1))
 
 
 def baseline_mean(batch: Batch) -> tuple[np.ndarray, np.ndarray]:

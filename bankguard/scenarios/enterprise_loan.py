@@ -16,7 +16,7 @@ from bankguard.models.sequences import flag, scaled
 from bankguard.rules.base import Batch
 from bankguard.rules.config import RuleParams
 from bankguard.rules.context import BASELINE, TENURE, Columns as RuleColumns, ContextRule, Values
-from bankguard.rules.context import baseline_mean, observed_days
+from bankguard.rules.context import baseline_mean, habit
 from bankguard.scenarios.unit import Scenario
 
 
@@ -57,13 +57,11 @@ class LoanStacking(ContextRule[LoanStackingParams]):
         total = batch.feature("requested_72h") + batch.column("amount", numeric=True)
         revenue = batch.column("annual_revenue", numeric=True)
         count, _ = baseline_mean(batch)
-        prior = np.maximum(count - applications + 1, 0)  # applications in the 90 days before these 72 h
-        days = observed_days(batch, 3)
-        usual_72h = prior * 3 / np.maximum(days, 1)
-        mask = ((days >= p.min_history_days) & (applications >= p.min_applications)
-                & (applications > p.multiple * usual_72h)
+        per_72h = habit(batch, count, applications, 3)
+        mask = ((per_72h.days >= p.min_history_days) & (applications >= p.min_applications)
+                & (applications > p.multiple * per_72h.usual)
                 & (total > p.revenue_share * revenue))
-        return mask, {"applications": applications, "usual_per_72h": usual_72h, "requested_total": total,
+        return mask, {"applications": applications, "usual_per_72h": per_72h.usual, "requested_total": total,
                       "annual_revenue": revenue}
 
     def reasons(self, v: Values, p: LoanStackingParams) -> list[str]:

@@ -17,7 +17,7 @@ from bankguard.models.sequences import flag, onehot, scaled
 from bankguard.rules.base import Batch
 from bankguard.rules.config import RuleParams
 from bankguard.rules.context import (BASELINE, TENURE, Columns as RuleColumns, ContextRule, Values, baseline_mean,
-                                     observed_days)
+                                     habit)
 from bankguard.scenarios.unit import Scenario
 
 
@@ -58,8 +58,7 @@ class ExposureConcentration(ContextRule[ExposureConcentrationParams]):
         count, mean = baseline_mean(batch)
         # A bank that deals all day makes four deals in 6 h as a habit: the count is weighed
         # against its own rate over the days seen before these 6 h, as loan stacking does.
-        prior = np.maximum(count - deals + 1, 0)
-        usual_6h = prior * 0.25 / np.maximum(observed_days(batch, 0.25), 1)
+        usual_6h = habit(batch, count, deals, 0.25).usual
         mask = ((deals >= p.min_deals) & (count >= p.min_history) & (deals > p.rate_multiple * usual_6h)
                 & (total / deals > p.size_multiple * mean))
         return mask, {"deals_6h": deals, "usual_per_6h": usual_6h, "notional_6h": total, "mean_deal_90d": mean}

@@ -15,7 +15,7 @@ from bankguard.models.sequences import flag, onehot, scaled
 from bankguard.rules.base import Batch
 from bankguard.rules.config import RuleParams
 from bankguard.rules.context import (BASELINE, TENURE, Columns as RuleColumns, ContextRule, Values, baseline_mean,
-                                     observed_days)
+                                     habit)
 from bankguard.scenarios.unit import Scenario
 
 
@@ -80,11 +80,9 @@ class Churning(ContextRule[ChurningParams]):
     def assess(self, batch: Batch, p: ChurningParams) -> tuple[np.ndarray, RuleColumns]:
         week = batch.feature("sales_7d") + 1
         count, _ = baseline_mean(batch)
-        prior = np.maximum(count - week + 1, 0)  # sales in the 90 days before this week
-        days = observed_days(batch, 7)
-        weekly_norm = prior * 7 / np.maximum(days, 1)
-        mask = (days >= p.min_history_days) & (week >= p.min_sales) & (week > p.multiple * weekly_norm)
-        return mask, {"sales_7d": week, "weekly_norm_90d": weekly_norm, "prior_sales_90d": prior}
+        weekly = habit(batch, count, week, 7)
+        mask = (weekly.days >= p.min_history_days) & (week >= p.min_sales) & (week > p.multiple * weekly.usual)
+        return mask, {"sales_7d": week, "weekly_norm_90d": weekly.usual, "prior_sales_90d": weekly.prior}
 
     def reasons(self, v: Values, p: ChurningParams) -> list[str]:
         return [(f"{int(v['sales_7d'])} sales within 7 days against {v['weekly_norm_90d']:.1f} a week "
