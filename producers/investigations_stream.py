@@ -103,6 +103,55 @@ class ScoringProgress:
         return min(holding) if holding else None
 
 
+class CommitGate:
+    """Holds a worker commit back until the desk has read the cases written before it.
+
+    A worker sends a batch's cases before it commits the batch's input offsets, so the ends of
+    the cases partitions, asked for after the commit was read, cover every case of the events
+    it commits. The desk's own fetch of those cases trails by up to its fetch wait: acted on
+    earlier, the commit would free the clock and close a day without its latest cases."""
+
+    def __init__(self) -> None:
+        self._held: tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]] | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+    def hold(self, offsets: dict[tuple[str, int], int], case_ends: dict[tuple[str, int], int]) -> None:
+        """``offsets``: the workers' commit; ``case_ends``: the cases partitions' ends read after it."""
+        self._held = (offsets, case_ends)
+
+    def release(self, read_to: Callable[[tuple[str, int]], int]) -> dict[tuple[str, int], int] | None:
+        """The held commit once ``read_to`` (the desk's next offset to read, per cases partition)
+        has reached every end; ``None`` while any is behind or nothing is held."""
+        if self._held is None:
+            return None
+        offsets, ends = self._held
+        if any(read_to(partition) < end for partition, end in ends.items()):
+            return None
+        self._held = None
+        return offsets
+
+
+def end_offsets(consumer: Consumer, partitions: list[tuple[str, int]],
+                timeout_s: float = 10.0) -> dict[tuple[str, int], int] | None:
+    """Each partition's end offset, or ``None`` when the broker did not answer in time."""
+    try:
+        return {(topic, partition): consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=timeout_s, cached=False)[1] for topic, partition in partitions}
+    except KafkaException as exc:
+        _raise_unless_retriable(exc)
+        return None
+
+
+def _raise_unless_retriable(exc: KafkaException) -> None:
+    error = exc.args[0]
+    if not (error.retriable() or error.code() == KafkaError._TIMED_OUT):  # noqa: SLF001 - librdkafka's public code
+        raise exc
+    log.warning("the broker did not answer (%s); asking again", error.str())
+
+
 def committed_offsets(consumer: Consumer, partitions: list[tuple[str, int]],
                       timeout_s: float = 10.0) -> dict[tuple[str, int], int] | None:
     """The worker group's committed offsets (none yet: 0), or ``None`` when the broker did not
@@ -111,10 +160,7 @@ def committed_offsets(consumer: Consumer, partitions: list[tuple[str, int]],
         found = consumer.committed([TopicPartition(topic, partition) for topic, partition in partitions],
                                    timeout=timeout_s)
     except KafkaException as exc:
-        error = exc.args[0]
-        if not (error.retriable() or error.code() == KafkaError._TIMED_OUT):  # noqa: SLF001 - librdkafka's public code
-            raise
-        log.warning("worker offsets not read (%s); asking again", error.str())
+        _raise_unless_retriable(exc)
         return None
     return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in found}
 
@@ -153,7 +199,10 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     scenario_partitions = [where for where in every if where[0] in scenario_topics]
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for topic, partition in every])
     watermark = Watermark(every)  # the scenario topics too: the truth must not run ahead of the events read
+    case_partitions = [where for where in every if where[0] == topics.cases]
     scored = ScoringProgress()
+    gate = CommitGate()
+    read_to: dict[tuple[str, int], int] = {}  # partition -> the next offset the desk reads
     workers = Consumer(client_config(settings.kafka) | {"group.id": topics.worker_group, "enable.auto.commit": False})
     asked_ms = 0.0
     if on_ready is not None:
@@ -167,7 +216,9 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's public EOF code
                         watermark.at_end(where)
+                        read_to[where] = max(read_to.get(where, 0), message.offset() or 0)
                     continue
+                read_to[where] = (message.offset() or 0) + 1
                 if where[0] in scenario_topics:
                     scored.saw(where, message.offset() or 0, message.timestamp()[1])
                     watermark.saw(where, message.timestamp()[1])
@@ -175,11 +226,15 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                 event_ms = _read(desk, report, message.topic() == topics.cases, message.value())
                 if event_ms is not None:
                     watermark.saw(where, event_ms)
-            if time.monotonic() - asked_ms >= COMMITTED_POLL_S:
+            if not gate.holding and time.monotonic() - asked_ms >= COMMITTED_POLL_S:
                 offsets = committed_offsets(workers, scenario_partitions)
-                if offsets is not None:
-                    scored.committed(offsets)
+                case_ends = end_offsets(workers, case_partitions) if offsets is not None else None
+                if offsets is not None and case_ends is not None:
+                    gate.hold(offsets, case_ends)
                 asked_ms = time.monotonic()
+            released = gate.release(lambda where: read_to.get(where, 0))
+            if released is not None:
+                scored.committed(released)
             clock_ms = watermark.value()
             if clock_ms is None:
                 continue

@@ -314,3 +314,15 @@ def test_the_desk_s_clock_waits_for_the_events_the_workers_have_not_scored():
     assert progress.value() is None, "everything scored: the clock is free"
     progress.saw(("tx", 0), 4, T0)  # read again after a restart, already scored
     assert progress.value() is None
+
+
+def test_a_worker_commit_frees_the_desk_s_clock_only_once_the_cases_written_before_it_are_read():
+    from bankguard.producers.investigations_stream import CommitGate
+
+    gate, read_to = CommitGate(), {("cases", 0): 7, ("cases", 1): 0}
+    assert gate.release(read_to.__getitem__) is None, "nothing held"
+    gate.hold({("tx", 0): 40}, {("cases", 0): 9, ("cases", 1): 0})
+    assert gate.holding and gate.release(read_to.__getitem__) is None, "cases 7 and 8 not read yet"
+    read_to[("cases", 0)] = 9
+    assert gate.release(read_to.__getitem__) == {("tx", 0): 40}
+    assert not gate.holding and gate.release(read_to.__getitem__) is None, "released once"
