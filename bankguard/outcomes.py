@@ -39,6 +39,7 @@ OUTCOME_ARROW_SCHEMA: Final = pa.schema([
     ("schema_version", pa.int64()), ("event_id", pa.string()), ("alert_id", pa.string()),
     ("entity_id", pa.string()), ("counterparty", pa.string()), ("scenario", pa.string()),
     ("label", pa.string()), ("source", pa.string()), ("decided_at", pa.string()), ("event_time", pa.string()),
+    ("sampling_weight", pa.float64()),
 ])
 
 
@@ -58,6 +59,9 @@ class Outcome(BaseModel):
     source: Source = Field(description="investigation: the bank's investigators; chargeback: the customer.")
     decided_at: AwareDatetime = Field(description="When the outcome became known; never before the event.")
     event_time: AwareDatetime
+    sampling_weight: float = Field(
+        1.0, ge=1.0, description="How many alerted entity-days this investigation stands for: 1 for the day's "
+        "highest-risk cases, below-the-line cases over the ones sampled for a below-the-line sample.")
 
     @field_validator("scenario")
     @classmethod

@@ -125,6 +125,9 @@ class InvestigationSettings(BaseModel):
     reported by customers as chargebacks after a longer delay, or never."""
 
     capacity_per_day: int = Field(20, ge=0, description="Entities investigated per scenario per day (k).")
+    below_line_sample_per_day: int = Field(
+        10, ge=0, description="Alerted entities below the top k investigated per scenario per day, drawn at "
+        "random: what makes precision over every alert measurable, not only over the riskiest.")
     delay_min_days: float = Field(1.0, ge=0, description="Shortest investigation, from the end of the day.")
     delay_max_days: float = Field(2.0, ge=0, description="Longest investigation, from the end of the day.")
     chargeback_share: float = Field(0.8, ge=0, le=1, description="Share of missed frauds customers report.")

@@ -2,8 +2,11 @@
 
 Each day of event time (UTC), investigators work the ``capacity_per_day`` (k) highest-risk
 cases of every scenario (``bankguard.cases``: an entity's alerts of the day, risk the
-detectors combined; fed single alerts, an entity's risk is its highest alert score). For a
-worked entity they review the day: every alerted event is labelled fraud or legitimate, and
+detectors combined; fed single alerts, an entity's risk is its highest alert score), and a
+random sample of the cases below that line (``below_line_sample_per_day``), as banks test
+below the line: its outcomes carry a sampling weight, so precision can be estimated over
+every alert and not only over the riskiest ones the desk works first. For a worked entity
+they review the day: every alerted event is labelled fraud or legitimate, and
 the entity's other frauds of the day are found too; the decisions come a delay after the
 day's end. Frauds nobody worked on are reported by customers as chargebacks, a longer delay
 after the event, or never. Everything the desk knows comes from the alerts and the truth;
@@ -149,8 +152,7 @@ class InvestigationsDesk:
         risk: dict[str, float] = {}
         for alert in alerts.values():
             risk[alert.entity_id] = max(risk.get(alert.entity_id, 0.0), alert.priority)
-        worked = {entity for entity, _ in sorted(risk.items(), key=lambda item: (-item[1], item[0]))
-                  [:self.config.capacity_per_day]}
+        worked = self._worked(scenario, day, risk)
         decided_ms = {entity: (day + 1) * DAY_MS + self._delay_ms(
             self.config.delay_min_days, self.config.delay_max_days, "investigation", scenario, entity, day)
             for entity in worked}
@@ -161,13 +163,26 @@ class InvestigationsDesk:
                                    counterparty=fraud.counterparty if fraud else None, scenario=scenario,
                                    label="fraud" if fraud else "legitimate", source="investigation",
                                    decided_at=ms_time(decided_ms[alert.entity_id]),
-                                   event_time=ms_time(alert.event_ms)))
+                                   event_time=ms_time(alert.event_ms), sampling_weight=worked[alert.entity_id]))
         for fraud in frauds.values():
             alert_id = alerts[fraud.event_id].alert_id if fraud.event_id in alerts else None
             if fraud.entity_id in worked:  # found while reviewing the entity's day
-                self._emit(self._fraud_outcome(fraud, alert_id, "investigation", decided_ms[fraud.entity_id]))
+                self._emit(self._fraud_outcome(fraud, alert_id, "investigation", decided_ms[fraud.entity_id],
+                                               worked[fraud.entity_id]))
             else:
                 self._chargeback(fraud, alert_id)
+
+    def _worked(self, scenario: str, day: int, risk: Mapping[str, float]) -> dict[str, float]:
+        """The entities investigated for the day, each with its sampling weight: the k riskiest
+        (weight 1) and a random sample of the rest (weight: the rest over the sample)."""
+        ranked = [entity for entity, _ in sorted(risk.items(), key=lambda item: (-item[1], item[0]))]
+        worked = dict.fromkeys(ranked[:self.config.capacity_per_day], 1.0)
+        below = ranked[self.config.capacity_per_day:]
+        sample = min(self.config.below_line_sample_per_day, len(below))
+        if sample:
+            drawn = sorted(below, key=lambda entity: (self._draw("below-line", scenario, day, entity), entity))
+            worked |= dict.fromkeys(drawn[:sample], len(below) / sample)
+        return worked
 
     def _chargeback(self, fraud: SeenFraud, alert_id: str | None) -> None:
         if self._draw("reported", fraud.scenario, fraud.event_id) >= self.config.chargeback_share:
@@ -177,11 +192,13 @@ class InvestigationsDesk:
         self._emit(self._fraud_outcome(fraud, alert_id, "chargeback", fraud.event_ms + delay))
 
     @staticmethod
-    def _fraud_outcome(fraud: SeenFraud, alert_id: str | None, source: str, decided_ms: int) -> Outcome:
+    def _fraud_outcome(fraud: SeenFraud, alert_id: str | None, source: str, decided_ms: int,
+                       sampling_weight: float = 1.0) -> Outcome:
         return Outcome.model_validate({
             "event_id": fraud.event_id, "alert_id": alert_id, "entity_id": fraud.entity_id,
             "counterparty": fraud.counterparty, "scenario": fraud.scenario, "label": "fraud", "source": source,
-            "decided_at": ms_time(decided_ms), "event_time": ms_time(fraud.event_ms)})
+            "decided_at": ms_time(decided_ms), "event_time": ms_time(fraud.event_ms),
+            "sampling_weight": sampling_weight})
 
     def _emit(self, outcome: Outcome) -> None:
         key = (outcome.scenario, outcome.event_id)

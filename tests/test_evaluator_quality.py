@@ -8,6 +8,8 @@ import pytest
 
 from bankguard.events import ms_time
 from bankguard.outcomes import Outcome
+from bankguard.producers.investigations import SeenAlert, SeenFraud, desk_outcomes
+from bankguard.settings import InvestigationSettings
 from bankguard.stream_agents.evaluator.quality import ALL, DAY_MS, AlertSeen, QualityLedger, alert_seen
 
 T0 = 20_000 * DAY_MS  # midnight UTC of day 20,000
@@ -71,6 +73,47 @@ def test_a_chargeback_overturns_a_cleared_investigation():
     book.add_outcome(outcome("e1", "fraud", source="chargeback", decided_days=9))
     book.add_events("credit_card", T0)
     assert book.figures()["credit_card"].detectors[ALL].precision == 1.0
+
+
+def test_a_chargeback_alone_does_not_decide_an_alert():
+    """Only frauds come back as chargebacks: counted as decided, they would lift precision."""
+    book = ledger()
+    book.add_alert(alert("e1", "large_amount", 0.6))
+    book.add_alert(alert("e2", "large_amount", 0.5))
+    book.add_outcome(outcome("e1", "legitimate"))
+    book.add_outcome(outcome("e2", "fraud", source="chargeback", decided_days=9))  # nobody investigated it
+    book.add_events("credit_card", T0)
+    figures = book.figures()["credit_card"].detectors[ALL]
+    assert (figures.decided_alerts, figures.precision, figures.recall) == (1, 0.0, 1.0)
+
+
+def test_weighted_investigations_estimate_the_precision_of_every_alert_not_of_the_top_of_the_queue():
+    """The desk works the riskiest cases, where precision is highest; its below-the-line sample,
+    weighed by what it stands for, brings the estimate to the precision over all alerts."""
+    rng = random.Random(8)
+    alerts, frauds, fraud_ids = [], [], set()
+    for day in range(80):
+        for i in range(150):  # alerted events of 150 entities a day, the riskier the likelier fraud
+            score, event_ms = rng.random(), T0 + day * DAY_MS + HOUR + i
+            event, entity = f"d{day}-{i}", f"card-{i}"
+            alerts.append(SeenAlert(f"{event}/m", event, "credit_card", entity, event_ms, score))
+            if rng.random() < score ** 3:
+                fraud_ids.add(event)
+                frauds.append(SeenFraud(event, "credit_card", entity, event_ms, None))
+    truth = len(fraud_ids) / len(alerts)
+
+    def estimate(sample: int) -> float | None:
+        config = InvestigationSettings(capacity_per_day=10, below_line_sample_per_day=sample, seed=4)
+        book = ledger(window_days=100)
+        for seen in alerts:
+            book.add_alert(AlertSeen("credit_card", seen.event_id, seen.entity_id, seen.event_ms, "m", seen.score))
+            book.add_events("credit_card", seen.event_ms)
+        for decided in desk_outcomes(config, alerts, frauds):
+            book.add_outcome(decided)
+        return book.figures()["credit_card"].detectors[ALL].precision
+
+    assert estimate(10) == pytest.approx(truth, abs=0.04), truth
+    assert (estimate(0) or 0) > truth + 0.4, "the top of the queue alone overstates it"
 
 
 def test_cp_at_k_counts_only_days_whose_decisions_are_all_in():

@@ -28,7 +28,7 @@ from bankguard.producers.investigations import desk_outcomes, outcomes_path, see
 from bankguard.settings import InvestigationSettings
 from outcome_helpers import DAY_MS, T0, desk_inputs, outcome_validator
 
-CONFIG = InvestigationSettings(capacity_per_day=5, seed=11)
+CONFIG = InvestigationSettings(capacity_per_day=5, below_line_sample_per_day=3, seed=11)
 
 
 def run_desk(alerts: list[dict], truth: list[dict], config: InvestigationSettings = CONFIG) -> list[Outcome]:
@@ -92,13 +92,13 @@ def test_the_desk_is_deterministic_whatever_the_arrival_order():
     assert [o.decided_at for o in reseeded] != [o.decided_at for o in first]
 
 
-def test_investigators_work_the_k_riskiest_entities_of_each_scenario_each_day():
+def test_investigators_work_the_k_riskiest_entities_and_a_weighted_sample_below_the_line():
     alerts, truth = desk_inputs()
     outcomes = run_desk(alerts, truth)
-    worked: dict[tuple[str, int], set[str]] = {}
+    worked: dict[tuple[str, int], dict[str, float]] = {}  # (scenario, day) -> entity -> sampling weight
     for item in outcomes:
         if item.source == "investigation":
-            worked.setdefault((item.scenario, item.event_ms // DAY_MS), set()).add(item.entity_id)
+            worked.setdefault((item.scenario, item.event_ms // DAY_MS), {})[item.entity_id] = item.sampling_weight
     risk: dict[tuple[str, int], dict[str, float]] = {}
     for alert in map(seen_alert, alerts):
         day = risk.setdefault((alert.scenario, alert.event_ms // DAY_MS), {})
@@ -106,7 +106,13 @@ def test_investigators_work_the_k_riskiest_entities_of_each_scenario_each_day():
     assert set(worked) == set(risk) and len(risk) == 6  # two scenarios, three days
     for key, scores in risk.items():
         ranked = sorted(scores, key=lambda entity: (-scores[entity], entity))
-        assert worked[key] == set(ranked[:CONFIG.capacity_per_day]), key
+        top, below = set(ranked[:CONFIG.capacity_per_day]), set(ranked[CONFIG.capacity_per_day:])
+        assert {entity for entity, weight in worked[key].items() if weight == 1.0} == top, key
+        sampled = {entity: weight for entity, weight in worked[key].items() if entity not in top}
+        assert len(sampled) == min(CONFIG.below_line_sample_per_day, len(below)) > 0 and set(sampled) <= below
+        assert set(sampled.values()) == {len(below) / len(sampled)}, "each stands for its share of the rest"
+    no_sample = run_desk(alerts, truth, CONFIG.model_copy(update={"below_line_sample_per_day": 0}))
+    assert {o.sampling_weight for o in no_sample} == {1.0}
     alerted = {(a["scenario"], a["event_id"]) for a in alerts}
     frauds = {(t["scenario"], t["event_id"]) for t in truth}
     for item in outcomes:
@@ -116,7 +122,8 @@ def test_investigators_work_the_k_riskiest_entities_of_each_scenario_each_day():
         if item.source == "investigation" and item.alert_id is None:
             assert item.label == "fraud"  # found on reviewing the entity's day, without an alert
     assert Counter(o.source for o in outcomes)["investigation"] > 0
-    capacity_zero = run_desk(alerts, truth, CONFIG.model_copy(update={"capacity_per_day": 0}))
+    capacity_zero = run_desk(alerts, truth, CONFIG.model_copy(update={"capacity_per_day": 0,
+                                                                      "below_line_sample_per_day": 0}))
     assert {o.source for o in capacity_zero} == {"chargeback"}
 
 

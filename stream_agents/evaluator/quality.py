@@ -4,8 +4,11 @@ The ledger knows what the bank knows: the alerts, the confirmed outcomes (invest
 chargebacks) and how many events each scenario had per day of event time. It never reads the
 generator's truth. Per scenario and detector, over the last ``window_days`` of event time:
 
-- **precision of decided alerts**: of the alerted events that have an outcome, the share
-  confirmed fraud. An alert nobody decided yet counts neither way;
+- **precision**: of the alerted events investigated, the share confirmed fraud, each weighed
+  by its outcome's sampling weight. The desk works the riskiest cases and a random sample of
+  the rest, so the weighted share estimates the precision of every alert, not only of the
+  top of the queue. An alert nobody investigated counts neither way, and a chargeback alone
+  does not make an alert decided: only frauds come back that way;
 - **recall**: of the confirmed frauds, the share the detector alerted on. Chargebacks are the
   frauds the bank missed, so they count against it;
 - **alerts on the last closed day**, against the champion's budget (its alerts per 1,000
@@ -68,6 +71,7 @@ class _Decision:
     day: int
     entity_id: str
     fraud: bool
+    weight: float | None  # the investigation's sampling weight; None when only a chargeback decided it
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class DetectorQuality:
 
     alerts: int  # alert records (one per event and detector)
     alerted_events: int
-    decided_alerts: int  # alerted events with an outcome
+    decided_alerts: int  # alerted events investigated
     true_alerts: int  # of those, confirmed fraud
     caught_frauds: int  # confirmed frauds this detector alerted on
     alerts_last_day: int | None  # alerted events of the last closed day
@@ -146,8 +150,11 @@ class QualityLedger:
     def add_outcome(self, outcome: Outcome) -> None:
         known = self._decided[outcome.scenario].get(outcome.event_id)
         fraud = outcome.label == "fraud" or (known is not None and known.fraud)
+        weight = outcome.sampling_weight if outcome.source == "investigation" else None
+        if weight is None and known is not None:
+            weight = known.weight
         self._decided[outcome.scenario][outcome.event_id] = _Decision(
-            outcome.event_ms // DAY_MS, outcome.entity_id, fraud)
+            outcome.event_ms // DAY_MS, outcome.entity_id, fraud, weight)
 
     # -- figures ---------------------------------------------------------------------------
     def figures(self) -> dict[str, ScenarioQuality]:
@@ -187,8 +194,10 @@ class QualityLedger:
                   settled: Iterable[int]) -> DetectorQuality:
         scores = {event_id: (max(event.scores.values()) if name == ALL else event.scores[name])
                   for event_id, event in alerted.items() if name == ALL or name in event.scores}
-        outcomes = [decided[event_id].fraud for event_id in scores if event_id in decided]
-        true_alerts = sum(outcomes)
+        investigated = [decided[event_id] for event_id in scores
+                        if event_id in decided and decided[event_id].weight is not None]
+        true_alerts = sum(decision.fraud for decision in investigated)
+        weighed = sum(decision.weight or 0.0 for decision in investigated)
         caught = sum(1 for event_id in frauds if event_id in scores)
         top_by_day: dict[int, dict[str, float]] = defaultdict(dict)  # day -> entity -> its highest score
         for event_id, score in scores.items():
@@ -203,14 +212,14 @@ class QualityLedger:
         return DetectorQuality(
             alerts=sum(len(alerted[event_id].scores) for event_id in scores) if name == ALL else len(scores),
             alerted_events=len(scores),
-            decided_alerts=len(outcomes),
+            decided_alerts=len(investigated),
             true_alerts=true_alerts,
             caught_frauds=caught,
             alerts_last_day=None if last_closed is None else sum(
                 1 for event_id in scores if alerted[event_id].day == last_closed),
             cp_at_k=sum(daily_cp) / len(daily_cp) if daily_cp else None,
             cp_days=len(daily_cp),
-            precision=_ratio(true_alerts, len(outcomes)),
+            precision=sum(d.weight or 0.0 for d in investigated if d.fraud) / weighed if weighed else None,
             recall=_ratio(caught, len(frauds)),
         )
 
