@@ -202,7 +202,7 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
     case_partitions = [where for where in every if where[0] == topics.cases]
     scored = ScoringProgress()
     gate = CommitGate()
-    read_to: dict[tuple[str, int], int] = {}  # partition -> the next offset the desk reads
+    read_to: dict[tuple[str, int], int] = {}  # cases partition -> the next offset the desk reads there
     workers = Consumer(client_config(settings.kafka) | {"group.id": topics.worker_group, "enable.auto.commit": False})
     asked_ms = 0.0
     if on_ready is not None:
@@ -216,9 +216,11 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's public EOF code
                         watermark.at_end(where)
-                        read_to[where] = max(read_to.get(where, 0), message.offset() or 0)
+                        if where[0] == topics.cases:
+                            read_to[where] = max(read_to.get(where, 0), message.offset() or 0)
                     continue
-                read_to[where] = (message.offset() or 0) + 1
+                if where[0] == topics.cases:
+                    read_to[where] = (message.offset() or 0) + 1
                 if where[0] in scenario_topics:
                     scored.saw(where, message.offset() or 0, message.timestamp()[1])
                     watermark.saw(where, message.timestamp()[1])

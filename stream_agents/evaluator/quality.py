@@ -194,10 +194,10 @@ class QualityLedger:
                   settled: Iterable[int]) -> DetectorQuality:
         scores = {event_id: (max(event.scores.values()) if name == ALL else event.scores[name])
                   for event_id, event in alerted.items() if name == ALL or name in event.scores}
-        investigated = [decided[event_id] for event_id in scores
-                        if event_id in decided and decided[event_id].weight is not None]
-        true_alerts = sum(decision.fraud for decision in investigated)
-        weighed = sum(decision.weight or 0.0 for decision in investigated)
+        investigated = [(weight, decided[event_id].fraud) for event_id in scores
+                        if event_id in decided and (weight := decided[event_id].weight) is not None]
+        true_alerts = sum(fraud for _, fraud in investigated)
+        weighed = sum(weight for weight, _ in investigated)
         caught = sum(1 for event_id in frauds if event_id in scores)
         top_by_day: dict[int, dict[str, float]] = defaultdict(dict)  # day -> entity -> its highest score
         for event_id, score in scores.items():
@@ -219,7 +219,7 @@ class QualityLedger:
                 1 for event_id in scores if alerted[event_id].day == last_closed),
             cp_at_k=sum(daily_cp) / len(daily_cp) if daily_cp else None,
             cp_days=len(daily_cp),
-            precision=sum(d.weight or 0.0 for d in investigated if d.fraud) / weighed if weighed else None,
+            precision=sum(weight for weight, fraud in investigated if fraud) / weighed if weighed else None,
             recall=_ratio(caught, len(frauds)),
         )
 
