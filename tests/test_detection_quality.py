@@ -56,9 +56,13 @@ class Stack:
 
 @pytest.fixture
 def settings(settings):
-    """The whole scoring (rules and the champions); the evaluator refreshing every half second."""
-    return settings.model_copy(update={"models": settings.models.model_copy(update={"enabled": True}),
-                                       "evaluator": settings.evaluator.model_copy(update={"refresh_s": 0.5})})
+    """The whole scoring (rules and the champions); the evaluator refreshing every half second;
+    customers reporting missed frauds within a day, so recall is known within the run."""
+    return settings.model_copy(update={
+        "models": settings.models.model_copy(update={"enabled": True}),
+        "evaluator": settings.evaluator.model_copy(update={"refresh_s": 0.5}),
+        "investigations": settings.investigations.model_copy(update={"chargeback_min_days": 0.5,
+                                                                     "chargeback_max_days": 1.0})})
 
 
 def quick_rules(directory: Path) -> list[Path]:

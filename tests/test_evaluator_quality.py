@@ -30,23 +30,48 @@ def outcome(event: str, label: str, *, day: int = 0, entity: str | None = None, 
 
 
 def ledger(**overrides) -> QualityLedger:
-    options = {"k": 2, "window_days": 7, "decision_delay_days": 2.0, "budgets": {"credit_card": 10.0}} | overrides
+    options = {"k": 2, "window_days": 7, "decision_delay_days": 2.0, "recall_delay_days": 10.0,
+               "budgets": {"credit_card": 10.0}} | overrides
     return QualityLedger(**options)
 
 
-def test_precision_counts_decided_alerts_only_and_recall_counts_chargebacks_as_misses():
+def test_precision_counts_decided_alerts_only_and_recall_counts_chargebacks_as_misses_once_they_are_back():
     book = ledger()
     for event, score in (("e1", 0.9), ("e2", 0.8), ("e3", 0.7), ("e4", 0.6)):
         book.add_alert(alert(event, "model:hist_gbdt", score))
     book.add_outcome(outcome("e1", "fraud"))
     book.add_outcome(outcome("e2", "fraud"))
     book.add_outcome(outcome("e3", "legitimate"))  # e4: nobody decided it yet
-    book.add_outcome(outcome("e9", "fraud", source="chargeback", decided_days=10))  # a fraud nobody alerted on
+    book.add_outcome(outcome("e9", "fraud", source="chargeback", decided_days=9))  # a fraud nobody alerted on
     book.add_events("credit_card", T0 + 2 * HOUR, 1_000)
-    model = book.figures()["credit_card"].detectors["model:hist_gbdt"]
+    figures = book.figures()["credit_card"]
+    model = figures.detectors["model:hist_gbdt"]
     assert (model.alerted_events, model.decided_alerts, model.true_alerts) == (4, 3, 2)
     assert model.precision == pytest.approx(2 / 3)
-    assert model.recall == pytest.approx(2 / 3)  # e1 and e2 of the three confirmed frauds
+    # Day 0's chargebacks may take ten days: until then its misses are not all back.
+    assert (model.recall, figures.recall_days, figures.matured_frauds) == (None, 0, 0)
+    book.add_events("credit_card", T0 + 11 * DAY_MS - 1)
+    assert book.figures()["credit_card"].detectors[ALL].recall is None
+    book.add_events("credit_card", T0 + 11 * DAY_MS)  # ten days after day 0's end
+    figures = book.figures()["credit_card"]
+    model = figures.detectors["model:hist_gbdt"]
+    assert model.recall == pytest.approx(2 / 3)  # e1, e2 of the three frauds
+    assert (figures.matured_frauds, figures.recall_days, model.caught_frauds) == (3, 1, 2)
+    assert model.alerted_events == 0, "day 0 has left the precision window"
+
+
+def test_recall_does_not_read_investigated_frauds_alone_as_every_fraud():
+    """On a young day only the investigations are in, and they find frauds on alerted
+    entities: counted as every fraud, they would read recall near 1 whatever was missed."""
+    book = ledger()
+    book.add_alert(alert("e1", "model:m", 0.9))
+    book.add_outcome(outcome("e1", "fraud"))
+    book.add_events("credit_card", T0 + 3 * DAY_MS)  # investigations in, chargebacks not
+    assert book.figures()["credit_card"].detectors[ALL].recall is None
+    for missed in ("m1", "m2", "m3"):
+        book.add_outcome(outcome(missed, "fraud", source="chargeback", decided_days=8))
+    book.add_events("credit_card", T0 + 11 * DAY_MS)
+    assert book.figures()["credit_card"].detectors[ALL].recall == pytest.approx(1 / 4)
 
 
 def test_all_joins_the_detectors_per_event_and_each_detector_keeps_its_own_figures():
@@ -84,7 +109,7 @@ def test_a_chargeback_alone_does_not_decide_an_alert():
     book.add_outcome(outcome("e2", "fraud", source="chargeback", decided_days=9))  # nobody investigated it
     book.add_events("credit_card", T0)
     figures = book.figures()["credit_card"].detectors[ALL]
-    assert (figures.decided_alerts, figures.precision, figures.recall) == (1, 0.0, 1.0)
+    assert (figures.decided_alerts, figures.precision) == (1, 0.0)
 
 
 def test_weighted_investigations_estimate_the_precision_of_every_alert_not_of_the_top_of_the_queue():
@@ -150,7 +175,7 @@ def test_alerts_of_the_last_closed_day_are_held_against_the_budget_for_its_event
 
 
 def test_days_that_left_the_window_are_forgotten():
-    book = ledger(window_days=2)
+    book = ledger(window_days=2, recall_delay_days=1.0)
     book.add_alert(alert("old", "model:m", 0.9, day=0))
     book.add_outcome(outcome("old", "fraud", day=0))
     book.add_events("credit_card", T0 + HOUR)
@@ -160,6 +185,11 @@ def test_days_that_left_the_window_are_forgotten():
     assert figures.detectors["model:m"].alerted_events == 1
     assert figures.confirmed_frauds == 0
     assert figures.events == 1
+    # Recall's window (the two days that ended a day ago: 1 and 0) still holds day 0.
+    assert (figures.matured_frauds, figures.detectors["model:m"].recall) == (1, 1.0)
+    book.add_events("credit_card", T0 + 4 * DAY_MS + HOUR)  # recall's window is days 1 and 2 now
+    figures = book.figures()["credit_card"]
+    assert (figures.matured_frauds, figures.detectors["model:m"].recall) == (0, None)
 
 
 def test_the_figures_do_not_depend_on_the_order_of_arrival():

@@ -38,6 +38,9 @@ def gauges(url: str, metric: str) -> dict[tuple[str, str], float]:
 
 def test_the_evaluator_serves_and_reports_the_ledgers_figures_of_what_is_on_the_topics(settings, tmp_path):
     topics = Topics(settings.topics.prefix)
+    # Chargebacks within a day, so the run's days mature and recall is known.
+    settings = settings.model_copy(update={"investigations": settings.investigations.model_copy(
+        update={"chargeback_min_days": 0.5, "chargeback_max_days": 1.0})})
     alerts, truth = desk_inputs(seed=5, days=DAYS)
     outcomes = desk_outcomes(settings.investigations, [seen_alert(a) for a in alerts],
                              [f for record in truth if (f := seen_fraud(record)) is not None])
@@ -53,7 +56,8 @@ def test_the_evaluator_serves_and_reports_the_ledgers_figures_of_what_is_on_the_
     publish(settings, records)
 
     expected = QualityLedger(k=settings.investigations.capacity_per_day, window_days=settings.evaluator.window_days,
-                             decision_delay_days=settings.investigations.delay_max_days)
+                             decision_delay_days=settings.investigations.delay_max_days,
+                             recall_delay_days=settings.investigations.chargeback_max_days)
     for record in alerts:
         expected.add_alert(alert_seen(record))
     for outcome in outcomes:
@@ -64,6 +68,7 @@ def test_the_evaluator_serves_and_reports_the_ledgers_figures_of_what_is_on_the_
     figures = expected.figures()
     assert figures["credit_card"].detectors[ALL].cp_days == DAYS
     assert figures["credit_card"].detectors[ALL].decided_alerts > 0
+    assert figures["credit_card"].recall_days == DAYS and figures["credit_card"].detectors[ALL].recall is not None
 
     port, report = free_port(), tmp_path / "evaluator.json"
     evaluator = ManagedProcess("evaluator", [sys.executable, "-m", "bankguard", "evaluate", "--metrics-port",

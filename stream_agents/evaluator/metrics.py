@@ -42,8 +42,10 @@ class QualityCollector(Collector):
         by_detector = ["scenario", "detector"]
         precision = _gauge("bankguard_detection_precision_ratio",
                            f"Share of decided alerted events confirmed fraud, {window}.", by_detector)
+        matured = (f"over the last {self.settings.window_days} days of event time whose chargebacks are all in "
+                   "(ended at least the longest chargeback delay ago)")
         recall = _gauge("bankguard_detection_recall_ratio",
-                        f"Share of confirmed frauds the detector alerted on (chargebacks are misses), {window}.",
+                        f"Share of confirmed frauds the detector alerted on (chargebacks are misses), {matured}.",
                         by_detector)
         decided = _gauge("bankguard_detection_decided_alerts",
                          f"Alerted events with a confirmed outcome, {window}.", by_detector)
@@ -54,10 +56,13 @@ class QualityCollector(Collector):
                          f"Daily share of the detector's {self.k} highest-scored entities confirmed compromised, "
                          f"averaged over the days whose decisions are all in, {window}.", by_detector)
         frauds = _gauge("bankguard_detection_confirmed_frauds", f"Events confirmed fraud, {window}.", ["scenario"])
+        matured_frauds = _gauge("bankguard_detection_matured_frauds",
+                                f"Events confirmed fraud, {matured}: what recall counts over.", ["scenario"])
         budget = _gauge("bankguard_detection_alert_budget_last_day",
                         "The champion's alert budget for the last closed day's events.", ["scenario"])
         for scenario, quality in self.state.figures.items():
             frauds.add_metric([scenario], quality.confirmed_frauds)
+            matured_frauds.add_metric([scenario], quality.matured_frauds)
             if quality.budget_last_day is not None:
                 budget.add_metric([scenario], quality.budget_last_day)
             for detector, figures in quality.detectors.items():
@@ -68,7 +73,7 @@ class QualityCollector(Collector):
                                       (last_day, figures.alerts_last_day), (cp_at_k, figures.cp_at_k)):
                     if value is not None:
                         family.add_metric(labels, value)
-        yield from (precision, recall, decided, alerted, last_day, cp_at_k, frauds, budget)
+        yield from (precision, recall, decided, alerted, last_day, cp_at_k, frauds, matured_frauds, budget)
         yield GaugeMetricFamily("bankguard_detection_precision_objective_ratio",
                                 "The precision every detector is held to.", value=self.settings.precision_objective)
         yield GaugeMetricFamily("bankguard_detection_recall_objective_ratio",

@@ -63,6 +63,7 @@ class Evaluator:
         self.ledger = QualityLedger(k=settings.investigations.capacity_per_day,
                                     window_days=settings.evaluator.window_days,
                                     decision_delay_days=settings.investigations.delay_max_days,
+                                    recall_delay_days=settings.investigations.chargeback_max_days,
                                     budgets=champion_budgets(settings))
         self._scenario_of = {topic: scenario for scenario, topic in self.topics.scenario_topics.items()}
         self._next: dict[Position, int] = {}  # the next offset to read, per partition

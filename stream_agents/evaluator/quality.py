@@ -9,8 +9,11 @@ generator's truth. Per scenario and detector, over the last ``window_days`` of e
   the rest, so the weighted share estimates the precision of every alert, not only of the
   top of the queue. An alert nobody investigated counts neither way, and a chargeback alone
   does not make an alert decided: only frauds come back that way;
-- **recall**: of the confirmed frauds, the share the detector alerted on. Chargebacks are the
-  frauds the bank missed, so they count against it;
+- **recall**: of the confirmed frauds, the share the detector alerted on, over the last
+  ``window_days`` of *matured* days: days that ended ``recall_delay_days`` ago (the longest a
+  chargeback takes), so their misses are back. Chargebacks are the frauds the bank missed;
+  on a younger day they have not come back yet, and the investigations alone (frauds found
+  on alerted entities) would read close to 1. Until a day has matured, recall is unknown;
 - **alerts on the last closed day**, against the champion's budget (its alerts per 1,000
   events times that day's events);
 - **daily CP@k**: on each day whose decisions are all in (``decision_delay_days`` after its
@@ -82,12 +85,12 @@ class DetectorQuality:
     alerted_events: int
     decided_alerts: int  # alerted events investigated
     true_alerts: int  # of those, confirmed fraud
-    caught_frauds: int  # confirmed frauds this detector alerted on
+    caught_frauds: int  # confirmed frauds of the matured days this detector alerted on
     alerts_last_day: int | None  # alerted events of the last closed day
     cp_at_k: float | None
     cp_days: int  # closed days whose decisions are all in: what CP@k averages over
     precision: float | None
-    recall: float | None
+    recall: float | None  # over the matured days
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class ScenarioQuality:
     events: int
     events_last_day: int | None
     confirmed_frauds: int
+    matured_frauds: int  # confirmed frauds of the matured days: what recall counts over
+    recall_days: int  # matured days with events: what recall covers
     budget_last_day: float | None  # the champion's budget for the last closed day's events
     detectors: dict[str, DetectorQuality]  # ALL included
 
@@ -109,7 +114,8 @@ class ScenarioQuality:
 
         return {"events": self.events, "alerts": every.alerts, "decided_alerts": every.decided_alerts,
                 "true_alerts": every.true_alerts, "confirmed_frauds": self.confirmed_frauds,
-                "precision": every.precision, "recall": every.recall, "cp_at_k": every.cp_at_k,
+                "precision": every.precision, "recall": every.recall, "recall_days": self.recall_days,
+                "cp_at_k": every.cp_at_k,
                 "alerts_per_1000_events": per_1000(every.alerts),
                 "confirmed_frauds_per_1000_events": per_1000(self.confirmed_frauds)}
 
@@ -118,19 +124,28 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def _caught(detector: str, alerted: Mapping[str, _AlertedEvent], frauds: set[str]) -> tuple[int, int]:
+    """(frauds of ``frauds`` the detector alerted on, all of them): recall's parts."""
+    hit = sum(1 for event_id in frauds
+              if event_id in alerted and (detector == ALL or detector in alerted[event_id].scores))
+    return hit, len(frauds)
+
+
 class QualityLedger:
     """Feed it alerts, outcomes and event counts in any order; ask :meth:`figures`.
 
     ``budgets`` maps a scenario to its champion's alert budget (alerts per 1,000 events);
     ``k`` is the investigators' daily capacity per scenario; a day's decisions are all in
-    ``decision_delay_days`` after its end. Days that left the window are forgotten.
+    ``decision_delay_days`` after its end, and its chargebacks ``recall_delay_days`` after
+    it. Days older than both windows are forgotten.
     """
 
-    def __init__(self, *, k: int, window_days: int, decision_delay_days: float,
+    def __init__(self, *, k: int, window_days: int, decision_delay_days: float, recall_delay_days: float,
                  budgets: Mapping[str, float] | None = None) -> None:
         self.k = k
         self.window_days = window_days
         self.decision_delay_ms = int(decision_delay_days * DAY_MS)
+        self.recall_delay_ms = int(recall_delay_days * DAY_MS)
         self.budgets = dict(budgets or {})
         self.clock_ms: int | None = None  # the latest event time seen on a scenario topic
         self._alerted: dict[str, dict[str, _AlertedEvent]] = defaultdict(dict)  # scenario -> event id ->
@@ -163,42 +178,54 @@ class QualityLedger:
             return {}
         today = self.clock_ms // DAY_MS
         first_day = today - self.window_days + 1
-        self._forget_before(first_day)
-        # Decisions of day d are all in once its end plus the decision delay has passed.
+        # Day d's decisions are all in once its end plus the decision delay has passed; its
+        # chargebacks once its end plus the recall delay has.
+        last_matured = (self.clock_ms - self.recall_delay_ms) // DAY_MS - 1
+        matured = range(max(last_matured - self.window_days + 1, 0), last_matured + 1)
+        self._forget_before(min(first_day, matured.start))
         settled = [day for day in range(first_day, today)
                    if (day + 1) * DAY_MS + self.decision_delay_ms <= self.clock_ms]
-        return {scenario: self._scenario(scenario, today - 1, settled) for scenario in SCENARIOS}
+        return {scenario: self._scenario(scenario, first_day, today - 1, settled, matured) for scenario in SCENARIOS}
 
-    def _scenario(self, scenario: str, last_closed: int, settled: list[int]) -> ScenarioQuality:
-        alerted = self._alerted.get(scenario, {})
-        decided = self._decided.get(scenario, {})
-        events_by_day = self._events.get(scenario, {})
+    def _scenario(self, scenario: str, first_day: int, last_closed: int, settled: list[int],
+                  matured: range) -> ScenarioQuality:
+        kept_alerts = self._alerted.get(scenario, {})
+        kept_decisions = self._decided.get(scenario, {})
+        alerted = {event_id: event for event_id, event in kept_alerts.items() if event.day >= first_day}
+        decided = {event_id: decision for event_id, decision in kept_decisions.items() if decision.day >= first_day}
+        kept_events = self._events.get(scenario, {})
+        events_by_day = {day: count for day, count in kept_events.items() if day >= first_day}
         frauds = {event_id for event_id, decision in decided.items() if decision.fraud}
+        matured_frauds = {event_id for event_id, decision in kept_decisions.items()
+                          if decision.fraud and decision.day in matured}
         compromised = {(decision.day, decision.entity_id) for decision in decided.values() if decision.fraud}
         have_last_day = last_closed in events_by_day
         events_last_day = events_by_day.get(last_closed, 0) if have_last_day else None
         budget = self.budgets.get(scenario)
-        detectors = sorted({name for event in alerted.values() for name in event.scores})
+        detectors = sorted({name for event in kept_alerts.values() if event.day >= first_day or event.day in matured
+                            for name in event.scores})
         return ScenarioQuality(
             events=sum(events_by_day.values()),
             events_last_day=events_last_day,
             confirmed_frauds=len(frauds),
+            matured_frauds=len(matured_frauds),
+            recall_days=sum(1 for day in matured if kept_events.get(day)),
             budget_last_day=None if budget is None or events_last_day is None else budget * events_last_day / 1000,
-            detectors={name: self._detector(name, alerted, decided, frauds, compromised,
-                                            last_closed if have_last_day else None, settled)
+            detectors={name: self._detector(name, alerted, decided, compromised,
+                                            last_closed if have_last_day else None, settled,
+                                            _caught(name, kept_alerts, matured_frauds))
                        for name in [*detectors, ALL]},
         )
 
     def _detector(self, name: str, alerted: Mapping[str, _AlertedEvent], decided: Mapping[str, _Decision],
-                  frauds: set[str], compromised: set[tuple[int, str]], last_closed: int | None,
-                  settled: Iterable[int]) -> DetectorQuality:
+                  compromised: set[tuple[int, str]], last_closed: int | None, settled: Iterable[int],
+                  caught: tuple[int, int]) -> DetectorQuality:
         scores = {event_id: (max(event.scores.values()) if name == ALL else event.scores[name])
                   for event_id, event in alerted.items() if name == ALL or name in event.scores}
         investigated = [(weight, decided[event_id].fraud) for event_id in scores
                         if event_id in decided and (weight := decided[event_id].weight) is not None]
         true_alerts = sum(fraud for _, fraud in investigated)
         weighed = sum(weight for weight, _ in investigated)
-        caught = sum(1 for event_id in frauds if event_id in scores)
         top_by_day: dict[int, dict[str, float]] = defaultdict(dict)  # day -> entity -> its highest score
         for event_id, score in scores.items():
             event = alerted[event_id]
@@ -214,13 +241,13 @@ class QualityLedger:
             alerted_events=len(scores),
             decided_alerts=len(investigated),
             true_alerts=true_alerts,
-            caught_frauds=caught,
+            caught_frauds=caught[0],
             alerts_last_day=None if last_closed is None else sum(
                 1 for event_id in scores if alerted[event_id].day == last_closed),
             cp_at_k=sum(daily_cp) / len(daily_cp) if daily_cp else None,
             cp_days=len(daily_cp),
             precision=sum(weight for weight, fraud in investigated if fraud) / weighed if weighed else None,
-            recall=_ratio(caught, len(frauds)),
+            recall=_ratio(*caught),
         )
 
     def _forget_before(self, first_day: int) -> None:

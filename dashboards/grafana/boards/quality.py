@@ -39,8 +39,10 @@ def dashboard() -> Dashboard:
                   "{{scenario}}"),
             query("max(bankguard_detection_recall_objective_ratio)", "objective")],
             unit="percentunit", max_val=1,
-            description="Of the confirmed frauds, the share any detector alerted on; chargebacks are the "
-                        "misses, and arrive 5 to 30 days after the event."))
+            description="Of the confirmed frauds, the share any detector alerted on, over the days that "
+                        "ended at least the longest chargeback delay ago: chargebacks are the misses and "
+                        "arrive 5 to 30 days after the event, so a younger day would read near 1. Empty "
+                        "until a day has matured."))
         .with_panel(table_panel("Detectors below their precision objective", [query(
             f"({_PRECISION} < {_PRECISION_OBJECTIVE}) and {_DECIDED} >= 20", instant=True,
             fmt=PromQueryFormat.TABLE)], width=12,
