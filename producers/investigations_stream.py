@@ -212,20 +212,21 @@ def run_desk(settings: Settings, *, should_stop: Callable[[], bool],
             messages = consumer.consume(1_000, 0.2)
             for message in messages:
                 where = (message.topic() or "", message.partition() or 0)
+                is_case = where[0] == topics.cases
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's public EOF code
                         watermark.at_end(where)
-                        if where[0] == topics.cases:
+                        if is_case:
                             read_to[where] = max(read_to.get(where, 0), message.offset() or 0)
                     continue
-                if where[0] == topics.cases:
+                if is_case:
                     read_to[where] = (message.offset() or 0) + 1
                 if where[0] in scenario_topics:
                     scored.saw(where, message.offset() or 0, message.timestamp()[1])
                     watermark.saw(where, message.timestamp()[1])
                     continue
-                event_ms = _read(desk, report, message.topic() == topics.cases, message.value())
+                event_ms = _read(desk, report, is_case, message.value())
                 if event_ms is not None:
                     watermark.saw(where, event_ms)
             if not gate.holding and time.monotonic() - asked_ms >= COMMITTED_POLL_S:

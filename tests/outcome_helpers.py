@@ -10,9 +10,17 @@ import numpy as np
 
 from bankguard.events import iso_times
 from bankguard.outcomes import OUTCOME_SCHEMA_PATH
+from bankguard.settings import Settings
 
 DAY_MS = 86_400_000
 T0 = 1_772_323_200_000  # 2026-03-01T00:00:00Z, a day boundary
+
+
+def with_prompt_chargebacks(settings: Settings) -> Settings:
+    """``settings`` with customers reporting missed frauds within a day: a run of a few days of
+    event time then has matured days, and the evaluator's recall is known."""
+    return settings.model_copy(update={"investigations": settings.investigations.model_copy(
+        update={"chargeback_min_days": 0.5, "chargeback_max_days": 1.0})})
 
 
 def desk_inputs(seed: int = 3, *, days: int = 3, entities: int = 40,

@@ -34,6 +34,7 @@ from bankguard.settings import Settings, settings_env
 from conftest import RunningWorker, starts_processes
 from dashboard_helpers import QUALITY_BOARD, assert_every_panel_has_data, panel_queries
 from kafka_helpers import wait_until
+from outcome_helpers import with_prompt_chargebacks
 
 pytestmark = pytest.mark.broker
 HOST = "127.0.0.1"
@@ -58,11 +59,9 @@ class Stack:
 def settings(settings):
     """The whole scoring (rules and the champions); the evaluator refreshing every half second;
     customers reporting missed frauds within a day, so recall is known within the run."""
-    return settings.model_copy(update={
+    return with_prompt_chargebacks(settings.model_copy(update={
         "models": settings.models.model_copy(update={"enabled": True}),
-        "evaluator": settings.evaluator.model_copy(update={"refresh_s": 0.5}),
-        "investigations": settings.investigations.model_copy(update={"chargeback_min_days": 0.5,
-                                                                     "chargeback_max_days": 1.0})})
+        "evaluator": settings.evaluator.model_copy(update={"refresh_s": 0.5})}))
 
 
 def quick_rules(directory: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from bankguard.settings import Settings, settings_env
 from bankguard.stream_agents.evaluator.quality import ALL, QualityLedger, alert_seen
 from bankguard.topics import Topics
 from kafka_helpers import wait_until
-from outcome_helpers import DAY_MS, T0, desk_inputs
+from outcome_helpers import DAY_MS, T0, desk_inputs, with_prompt_chargebacks
 
 pytestmark = pytest.mark.broker
 DAYS = 3
@@ -38,9 +38,7 @@ def gauges(url: str, metric: str) -> dict[tuple[str, str], float]:
 
 def test_the_evaluator_serves_and_reports_the_ledgers_figures_of_what_is_on_the_topics(settings, tmp_path):
     topics = Topics(settings.topics.prefix)
-    # Chargebacks within a day, so the run's days mature and recall is known.
-    settings = settings.model_copy(update={"investigations": settings.investigations.model_copy(
-        update={"chargeback_min_days": 0.5, "chargeback_max_days": 1.0})})
+    settings = with_prompt_chargebacks(settings)
     alerts, truth = desk_inputs(seed=5, days=DAYS)
     outcomes = desk_outcomes(settings.investigations, [seen_alert(a) for a in alerts],
                              [f for record in truth if (f := seen_fraud(record)) is not None])

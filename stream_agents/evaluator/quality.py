@@ -181,7 +181,7 @@ class QualityLedger:
         # Day d's decisions are all in once its end plus the decision delay has passed; its
         # chargebacks once its end plus the recall delay has.
         last_matured = (self.clock_ms - self.recall_delay_ms) // DAY_MS - 1
-        matured = range(max(last_matured - self.window_days + 1, 0), last_matured + 1)
+        matured = range(last_matured - self.window_days + 1, last_matured + 1)
         self._forget_before(min(first_day, matured.start))
         settled = [day for day in range(first_day, today)
                    if (day + 1) * DAY_MS + self.decision_delay_ms <= self.clock_ms]
